@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install what the tests need beyond Python packages, idempotently; fast when already done.
+#
+#   install-tools.sh [debian|kafka|helm ...]   (default: all)
+#
+# debian: redis-server, prometheus (with promtool), chromium from Debian's archive.
+# kafka:  Apache Kafka broker + tools jars resolved by Maven into .tools/kafka/libs.
+# helm:   helm built with `go install` into .tools/bin/helm.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+HELM_VERSION="v3.19.0"
+DEBIAN_PACKAGES=(redis-server prometheus chromium)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_debian() {
+  local missing=()
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "install-tools: apt-get install ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_kafka() {
+  [ -f "$TOOLS/kafka/libs/.complete" ] && return 0
+  echo "install-tools: resolving Apache Kafka with Maven into .tools/kafka"
+  rm -rf "$TOOLS/kafka/libs"
+  mvn -q -B -f "$ROOT/.ci/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$TOOLS/kafka/libs"
+  touch "$TOOLS/kafka/libs/.complete"
+}
+
+install_helm() {
+  if [ -x "$TOOLS/bin/helm" ] && "$TOOLS/bin/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION"; then
+    return 0
+  fi
+  echo "install-tools: go install helm $HELM_VERSION into .tools/bin"
+  mkdir -p "$TOOLS/bin"
+  GOBIN="$TOOLS/bin" CGO_ENABLED=0 go install \
+    -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(debian kafka helm)
+for t in "${targets[@]}"; do "install_$t"; done

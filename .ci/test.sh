@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run the test suite against the shared services: start those not already up, run pytest,
+# stop only what this script started (even when the tests fail or are interrupted).
+# Tests that break a service on purpose (outages) start private instances on free ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=()
+stop_started() {
+  if [ ${#started[@]} -gt 0 ]; then .ci/services.sh stop "${started[@]}" || true; fi
+}
+trap stop_started EXIT
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for pair in "redis:$REDIS_PORT" "kafka:$KAFKA_PORT"; do
+  svc="${pair%%:*}"; port="${pair##*:}"
+  if ! port_open "$port"; then
+    .ci/services.sh start "$svc"
+    started+=("$svc")
+  fi
+done
+export LIVECHAT_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export LIVECHAT_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
+mkdir -p tests/artifacts
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+exit "$rc"

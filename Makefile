@@ -1,0 +1,61 @@
+# livechat: the two set-up commands are `make run` and `make test`; see README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export REDIS_PORT ?= 6379
+export KAFKA_PORT ?= 9092
+export PROMETHEUS_PORT ?= 9090
+
+.PHONY: run test lint typecheck pytest services services-stop ingest bench tools clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# The runtime install is the same `pip install .` the Dockerfile runs (editable here).
+$(VENV)/.installed-run: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+## make run: the chat server on http://$(HOST):$(PORT), embedded mode unless REDIS_URL is set.
+run: $(VENV)/.installed-run
+	$(VENV)/bin/gunicorn --config python:app.gunicorn_conf 'app:create_app()'
+
+## make test: install everything the tests need, start services, lint, type-check, test, stop.
+test: tools $(VENV)/.installed-dev lint typecheck
+	.ci/test.sh
+
+tools:
+	.ci/install-tools.sh
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.installed-dev
+	.ci/test.sh
+
+services:
+	.ci/services.sh start
+
+services-stop:
+	.ci/services.sh stop
+
+## make ingest: one Twitch ingest process configured from the environment (and env.env).
+ingest: $(VENV)/.installed-run
+	$(PY) -m ingest --env-file env.env
+
+## make bench: benchmarks and their table; never part of `make test`.
+bench: tools $(VENV)/.installed-dev
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .tools/run .pytest_cache .mypy_cache .ruff_cache
