@@ -1,0 +1,1 @@
+"""User rooms and the lobby: HTTP routes, Socket.IO events and the rules between them."""

@@ -1,0 +1,100 @@
+"""HTTP routes: the two pages, the small JSON API, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template
+from flask import request as http_request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.chat.validation import ClientError, is_twitch_room, validate_room
+from app.store import StoreUnavailable
+
+bp = Blueprint("chat", __name__)
+
+ROOM_CODE_LENGTH = 8
+ROOM_CODE_ATTEMPTS = 20
+
+
+def _livechat() -> Any:
+    return current_app.extensions["livechat"]
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("index.html", room=http_request.args.get("room", ""))
+
+
+@bp.get("/chat")
+def chat() -> Any:
+    username = http_request.args.get("username", "").strip()
+    room = http_request.args.get("room", "").strip()
+    try:
+        validate_room(room)
+    except ClientError:
+        abort(400, description="room names are 1-32 letters, digits, '_' or '-'")
+    if not username:
+        return redirect(f"/?room={room}")
+    return render_template(
+        "chat.html",
+        username=username,
+        room=room,
+        read_only=is_twitch_room(room),
+        max_message_length=current_app.config["LIVECHAT_SETTINGS"].max_message_length,
+    )
+
+
+@bp.post("/api/rooms")
+def create_room() -> Any:
+    """A fresh room code: 8 random uppercase letters, retried on the rare collision."""
+    store = _livechat().store
+    try:
+        for _ in range(ROOM_CODE_ATTEMPTS):
+            code = "".join(secrets.choice(string.ascii_uppercase) for _ in range(ROOM_CODE_LENGTH))
+            if store.reserve_room(code):
+                return jsonify(room=code), 201
+    except StoreUnavailable:
+        return jsonify(error="unavailable", message="chat storage is unreachable"), 503
+    return jsonify(error="conflict", message="no free room code found; try again"), 503
+
+
+@bp.get("/api/rooms/<path:room>/messages")
+def room_messages(room: str) -> Any:
+    settings = current_app.config["LIVECHAT_SETTINGS"]
+    try:
+        validate_room(room)
+    except ClientError as exc:
+        return jsonify(error=exc.code, message=exc.message), 400
+    raw_limit = http_request.args.get("limit", str(settings.history_limit))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= settings.history_limit:
+        return jsonify(
+            error="invalid_limit",
+            message=f"limit must be an integer between 1 and {settings.history_limit}",
+        ), 400
+    try:
+        page = _livechat().history(room)
+    except StoreUnavailable:
+        return jsonify(error="unavailable", message="chat storage is unreachable"), 503
+    messages = [m.to_event() for m in page.messages][-int(raw_limit) :]
+    return jsonify(room=room, messages=messages)
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> Any:
+    failing = _livechat().failing_dependencies()
+    if failing:
+        return jsonify(status="unavailable", failing=failing), 503
+    return jsonify(status="ready")
+
+
+@bp.get("/metrics")
+def metrics_endpoint() -> Response:
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,155 @@
+"""The chat's rules: who may join, speak and leave, and what every member is told.
+
+Socket.IO handlers (``events.py``) stay thin: they parse the payload, call one method here and
+turn a ``ClientError`` into an ``error`` event. This module never sees raw payloads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from flask_socketio import SocketIO
+
+from app import metrics
+from app.chat.connections import Connection, Connections
+from app.chat.validation import (
+    ClientError,
+    JoinRequest,
+    LeaveRequest,
+    SendRequest,
+    is_twitch_room,
+    validate_username,
+)
+from app.clock import iso_time, now_ms
+from app.store import HistoryPage, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class LiveRooms(Protocol):
+    """Read-only rooms fed from elsewhere (the Kafka-fed Twitch rooms)."""
+
+    def exists(self, room: str) -> bool: ...
+
+    def history(self, room: str, since: str | None) -> HistoryPage: ...
+
+
+class ChatService:
+    """Joins, messages and leaves for one replica's connections."""
+
+    def __init__(
+        self,
+        socketio: SocketIO,
+        store: Store,
+        connections: Connections,
+        max_message_length: int,
+        live_rooms: LiveRooms | None = None,
+    ) -> None:
+        self.socketio = socketio
+        self.max_message_length = max_message_length
+        self.store = store
+        self.connections = connections
+        self.live_rooms = live_rooms
+
+    # -- client events -------------------------------------------------------------------
+
+    def join(self, conn: Connection, request: JoinRequest) -> dict[str, Any]:
+        username = conn.username
+        if username is None:
+            if request.username is None:
+                raise ClientError("invalid_field", "'username' is required on the first join")
+            username = validate_username(request.username)
+        if is_twitch_room(request.room) and not (
+            self.live_rooms and self.live_rooms.exists(request.room)
+        ):
+            raise ClientError("room_not_found", f"no live Twitch room {request.room}")
+        rejoin = request.room in conn.rooms
+        try:
+            if not rejoin and not self.store.claim(request.room, username, conn.sid):
+                raise ClientError(
+                    "name_taken", f"'{username}' is already in {request.room}; pick another name"
+                )
+            page = self._history(request.room, request.since)
+        except StoreUnavailable:
+            raise ClientError("unavailable", "chat storage is unreachable; try again") from None
+        conn.username = username
+        self.socketio.server.enter_room(conn.sid, request.room, namespace="/")
+        conn.rooms.add(request.room)
+        self.socketio.emit(
+            "history",
+            {
+                "room": request.room,
+                "messages": [m.to_event() for m in page.messages],
+                "truncated": page.truncated,
+            },
+            to=conn.sid,
+        )
+        if not rejoin:
+            metrics.JOINS.inc()
+            self._announce("join_room_announcement", request.room, username)
+            self._send_presence(request.room)
+        return {"ok": True, "room": request.room, "username": username}
+
+    def send(self, conn: Connection, request: SendRequest) -> dict[str, Any]:
+        if is_twitch_room(request.room):
+            raise ClientError("read_only", f"{request.room} is a read-only live Twitch room")
+        if request.room not in conn.rooms or conn.username is None:
+            raise ClientError("not_in_room", f"join {request.room} before sending to it")
+        if not conn.messages.allow():
+            raise ClientError("rate_limited", "too many messages; slow down")
+        try:
+            message = self.store.append(request.room, conn.username, request.message)
+        except StoreUnavailable:
+            metrics.MESSAGES.labels("unavailable").inc()
+            raise ClientError("unavailable", "the message was not sent; try again") from None
+        self.socketio.emit("receive_message", message.to_event(), to=request.room)
+        metrics.MESSAGES.labels("sent").inc()
+        return {"ok": True, "id": message.id, "time": message.time}
+
+    def leave(self, conn: Connection, request: LeaveRequest) -> dict[str, Any]:
+        if request.room not in conn.rooms or conn.username is None:
+            raise ClientError("not_in_room", f"you are not in {request.room}")
+        self._leave(conn, request.room)
+        return {"ok": True, "room": request.room}
+
+    def disconnect(self, sid: str) -> None:
+        conn = self.connections.close(sid)
+        if conn is None:
+            return
+        for room in sorted(conn.rooms):
+            self._leave(conn, room)
+
+    def check_room_event_rate(self, conn: Connection) -> None:
+        if not conn.room_events.allow():
+            raise ClientError("rate_limited", "too many join/leave events; slow down")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _history(self, room: str, since: str | None) -> HistoryPage:
+        if is_twitch_room(room) and self.live_rooms is not None:
+            return self.live_rooms.history(room, since)
+        return self.store.history(room, since)
+
+    def _leave(self, conn: Connection, room: str) -> None:
+        conn.rooms.discard(room)
+        self.socketio.server.leave_room(conn.sid, room, namespace="/")
+        assert conn.username is not None
+        try:
+            self.store.release(room, conn.username, conn.sid)
+        except StoreUnavailable:
+            log.warning("could not release %s from %s: store unavailable", conn.sid, room)
+        self._announce("leave_room_announcement", room, conn.username)
+        self._send_presence(room)
+
+    def _announce(self, event: str, room: str, username: str) -> None:
+        self.socketio.emit(
+            event, {"username": username, "room": room, "time": iso_time(now_ms())}, to=room
+        )
+
+    def _send_presence(self, room: str) -> None:
+        try:
+            users = self.store.members(room)
+        except StoreUnavailable:
+            return
+        self.socketio.emit("presence", {"room": room, "users": users}, to=room)

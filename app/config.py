@@ -1,0 +1,144 @@
+"""Every chat server setting, read from the environment once and validated at start.
+
+A bad value stops the process with one line naming the variable (``ConfigError``), so an
+operator sees ``MAX_MESSAGE_LENGTH: expected an integer >= 1, got 'lots'`` instead of a
+traceback ten minutes later. Tests build a ``Settings`` directly or pass overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def _int(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ConfigError(f"{name}: expected an integer {bound}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str, minimum: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if not value >= minimum:  # also rejects NaN
+        raise ConfigError(f"{name}: expected a number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _redis_url(name: str, raw: str) -> str:
+    parsed = urlparse(raw.strip())
+    if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
+        raise ConfigError(f"{name}: expected redis://host:port/db, got {raw!r}")
+    return raw.strip()
+
+
+def _bootstrap(name: str, raw: str) -> str:
+    servers = [s.strip() for s in raw.split(",") if s.strip()]
+    if not servers:
+        raise ConfigError(f"{name}: expected host:port[,host:port...], got {raw!r}")
+    for server in servers:
+        host, sep, port = server.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name}: expected host:port[,host:port...], got {raw!r}")
+    return ",".join(servers)
+
+
+def _origins(name: str, raw: str) -> str | list[str]:
+    value = raw.strip()
+    if value == "*":
+        return "*"
+    origins = [o.strip() for o in value.split(",") if o.strip()]
+    for origin in origins:
+        parsed = urlparse(origin)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"{name}: expected '*' or comma-separated origins, got {origin!r}")
+    return origins
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The chat server's configuration; defaults are the embedded single-process mode."""
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    redis_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    kafka_topic: str = "twitch.chat"
+    history_limit: int = 50
+    max_message_length: int = 500
+    rate_limit_messages: float = 5.0
+    rate_limit_burst: int = 10
+    cors_allowed_origins: str | list[str] | None = None
+    worker_connections: int = 10000
+    graceful_timeout: int = 25
+    room_ttl_seconds: int = 86400
+    presence_ttl_seconds: int = 15
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise ``ConfigError`` on the first bad one."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+
+        def read(name: str, attr: str, parse: Callable[[str, str], T]) -> None:
+            raw = env.get(name)
+            if raw is not None and raw.strip() != "":
+                values[attr] = parse(name, raw)
+
+        read("HOST", "host", lambda n, r: r.strip())
+        read("PORT", "port", lambda n, r: _int(n, r, 1, 65535))
+        read("SECRET_KEY", "secret_key", lambda n, r: r)
+        read("REDIS_URL", "redis_url", _redis_url)
+        read("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers", _bootstrap)
+        read("KAFKA_TOPIC", "kafka_topic", _topic)
+        read("HISTORY_LIMIT", "history_limit", lambda n, r: _int(n, r, 1, 10000))
+        read("MAX_MESSAGE_LENGTH", "max_message_length", lambda n, r: _int(n, r, 1, 100000))
+        read("RATE_LIMIT_MESSAGES", "rate_limit_messages", lambda n, r: _float(n, r, 0.01))
+        read("RATE_LIMIT_BURST", "rate_limit_burst", lambda n, r: _int(n, r, 1))
+        read("CORS_ALLOWED_ORIGINS", "cors_allowed_origins", _origins)
+        read("WORKER_CONNECTIONS", "worker_connections", lambda n, r: _int(n, r, 1))
+        read("GRACEFUL_TIMEOUT", "graceful_timeout", lambda n, r: _int(n, r, 1, 3600))
+        read("ROOM_TTL_SECONDS", "room_ttl_seconds", lambda n, r: _int(n, r, 1))
+        read("PRESENCE_TTL_SECONDS", "presence_ttl_seconds", lambda n, r: _int(n, r, 3, 3600))
+        read("LOG_LEVEL", "log_level", _log_level)
+        return cls(**values)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests and the factory's ``test_config``)."""
+        return replace(self, **changes)
+
+
+def _topic(name: str, raw: str) -> str:
+    topic = raw.strip()
+    if not topic or len(topic) > 249 or not all(c.isalnum() or c in "._-" for c in topic):
+        raise ConfigError(f"{name}: expected a Kafka topic name ([A-Za-z0-9._-]), got {raw!r}")
+    return topic
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name}: expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return level

@@ -1,0 +1,56 @@
+"""The application factory: settings, Flask, Flask-SocketIO, store and handlers wired once."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from app.chat import events
+from app.chat.routes import bp as chat_bp
+from app.config import Settings
+from app.runtime import Livechat
+from app.store import make_store
+
+#: Socket.IO frames above this are refused by the server before any handler runs.
+log = logging.getLogger(__name__)
+
+MAX_HTTP_BUFFER_SIZE = 64 * 1024
+
+
+def create_app(
+    settings: Settings | None = None, test_config: dict[str, Any] | None = None
+) -> Flask:
+    """Build the app from ``settings`` (default: the environment), plus Flask overrides.
+
+    The ``SocketIO`` object is made here rather than as a module global because its handlers
+    close over this app's service; tests build several apps in one process.
+    """
+    from_env = settings is None
+    settings = Settings.from_env() if settings is None else settings
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if from_env and not os.environ.get("SECRET_KEY"):
+        log.warning("SECRET_KEY is not set: using a random key for this process only")
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, LIVECHAT_SETTINGS=settings)
+    if test_config:
+        app.config.update(test_config)
+
+    socketio = SocketIO(
+        app,
+        async_mode=app.config.get("SOCKETIO_ASYNC_MODE", "gevent"),
+        message_queue=settings.redis_url,
+        channel="livechat",
+        cors_allowed_origins=settings.cors_allowed_origins,
+        max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
+    )
+    livechat = Livechat(settings, socketio, make_store(settings))
+    app.extensions["livechat"] = livechat
+    app.register_blueprint(chat_bp)
+    events.register(socketio, livechat.service, livechat.start_background_tasks)
+    return app

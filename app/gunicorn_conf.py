@@ -1,0 +1,28 @@
+"""gunicorn settings for the chat server, derived from the same validated ``Settings``.
+
+One worker per process (Socket.IO connections are stateful; scale with replicas instead), a
+gevent worker whose connection limit comes from ``WORKER_CONNECTIONS`` rather than gunicorn's
+default of 1,000.
+"""
+
+import sys
+
+from app.config import ConfigError, Settings
+
+try:
+    _settings = Settings.from_env()
+except ConfigError as exc:
+    sys.exit(f"livechat: invalid setting: {exc}")
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = 1
+worker_class = "app.worker.GracefulGeventWorker"
+worker_connections = _settings.worker_connections
+graceful_timeout = _settings.graceful_timeout
+timeout = 30
+keepalive = 5
+loglevel = _settings.log_level.lower()
+accesslog = None
+errorlog = "-"
+# No runtime control socket: the container root filesystem is read-only.
+control_socket_disable = True

@@ -1,0 +1,34 @@
+"""Prometheus metrics of the chat server, all prefixed ``livechat_``.
+
+Labels stay low-cardinality: event names, outcomes and error codes are fixed sets; rooms,
+users and message ids never become labels. One gunicorn worker per process means the default
+registry (with its process and Python runtime collectors) describes exactly this replica.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTED_CLIENTS = Gauge(
+    "livechat_connected_clients", "Socket.IO connections currently open on this replica"
+)
+CONNECTIONS = Counter("livechat_connections_total", "Socket.IO connections accepted")
+JOINS = Counter("livechat_joins_total", "Successful room joins")
+MESSAGES = Counter(
+    "livechat_messages_total",
+    "send_message events by outcome: sent (stored and broadcast), rejected (refused with an"
+    " error), unavailable (the store could not be reached)",
+    ["outcome"],
+)
+ERRORS = Counter("livechat_errors_total", "error events sent to clients, by code", ["code"])
+EVENT_LATENCY = Histogram(
+    "livechat_event_duration_seconds",
+    "Time to handle one client event, from receipt to the last emit",
+    ["event"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+ROOMS_CLEANED = Counter("livechat_rooms_cleaned_total", "Idle empty rooms forgotten")
+STORE_UP = Gauge("livechat_store_up", "1 when the history/presence store answers, else 0")
+STORE_ERRORS = Counter(
+    "livechat_store_errors_total", "Store operations that failed (Redis unreachable)"
+)

@@ -1,0 +1,111 @@
+"""One replica's running state: store, connections, service, background tasks, shutdown.
+
+The factory builds one ``Livechat`` per Flask app and keeps it in
+``app.extensions["livechat"]``, so HTTP routes, Socket.IO handlers and the gunicorn worker all
+reach the same objects without module globals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask_socketio import SocketIO
+
+from app import metrics
+from app.chat.connections import Connections
+from app.chat.service import ChatService, LiveRooms
+from app.chat.validation import is_twitch_room
+from app.config import Settings
+from app.store import HistoryPage, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+CLEANUP_INTERVAL_SECONDS = 60.0
+
+
+class Livechat:
+    """Owns the replica's collaborators and the greenlets that keep them healthy."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        socketio: SocketIO,
+        store: Store,
+        live_rooms: LiveRooms | None = None,
+    ) -> None:
+        self.settings = settings
+        self.socketio = socketio
+        self.store = store
+        self.live_rooms = live_rooms
+        self.connections = Connections(settings.rate_limit_messages, settings.rate_limit_burst)
+        self.service = ChatService(
+            socketio, store, self.connections, settings.max_message_length, live_rooms
+        )
+        self.draining = False
+        self.readiness_checks: dict[str, Callable[[], None]] = {"store": store.ping}
+        self._tasks_started = False
+
+    def history(self, room: str) -> HistoryPage:
+        if is_twitch_room(room) and self.live_rooms is not None:
+            return self.live_rooms.history(room, None)
+        return self.store.history(room)
+
+    def failing_dependencies(self) -> list[str]:
+        """Names of the dependencies that do not answer now (``/readyz``)."""
+        failing = ["shutdown"] if self.draining else []
+        for name, check in self.readiness_checks.items():
+            try:
+                check()
+            except Exception:
+                failing.append(name)
+        metrics.STORE_UP.set(0 if "store" in failing else 1)
+        return failing
+
+    def start_background_tasks(self) -> None:
+        """Started on the first connection, i.e. inside the serving worker, never at import."""
+        if self._tasks_started:
+            return
+        self._tasks_started = True
+        self.socketio.start_background_task(self._cleanup_loop)
+        self.socketio.start_background_task(self._heartbeat_loop)
+
+    def _cleanup_loop(self) -> None:
+        while not self.draining:
+            self.socketio.sleep(CLEANUP_INTERVAL_SECONDS)
+            try:
+                metrics.ROOMS_CLEANED.inc(self.store.cleanup())
+            except StoreUnavailable:
+                log.warning("room cleanup skipped: store unavailable")
+            except Exception:
+                log.exception("room cleanup failed")
+
+    def _heartbeat_loop(self) -> None:
+        """Refresh this replica's presence entries well inside their expiry."""
+        interval = max(1.0, self.settings.presence_ttl_seconds / 3)
+        while not self.draining:
+            self.socketio.sleep(interval)
+            try:
+                self.store.heartbeat(self.connections.memberships())
+            except StoreUnavailable:
+                log.warning("presence heartbeat skipped: store unavailable")
+            except Exception:
+                log.exception("presence heartbeat failed")
+
+    def shutdown(self) -> None:
+        """Graceful stop: turn unready, say goodbye for every member, close every connection.
+
+        Clients reconnect (to another replica behind the Service) and rejoin with ``since``.
+        """
+        if self.draining:
+            return
+        self.draining = True
+        sids = self.connections.sids()
+        log.info("shutting down: disconnecting %d clients", len(sids))
+        for sid in sids:
+            try:
+                self.service.disconnect(sid)
+                self.socketio.server.disconnect(sid, namespace="/")
+            except Exception:
+                log.exception("error while disconnecting %s", sid)
+        metrics.CONNECTED_CLIENTS.set(len(self.connections))

@@ -1,0 +1,85 @@
+"""The small interface every chat state backend implements: history and presence.
+
+Handlers only talk to a ``Store``; ``MemoryStore`` keeps state in this process (embedded mode,
+``make run``), ``RedisStore`` shares it between replicas. Both are synchronous: under gevent a
+Redis round trip yields to other greenlets, so there is no need for async APIs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class StoreUnavailable(RuntimeError):
+    """The backend cannot be reached; the caller answers the client with ``unavailable``."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message as clients see it in ``receive_message`` and ``history``."""
+
+    id: str
+    room: str
+    username: str
+    message: str
+    time: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_event(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "room": self.room,
+            "message": self.message,
+            "time": self.time,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Messages oldest first; ``truncated`` when ``since`` is older than what is still kept."""
+
+    messages: list[Message]
+    truncated: bool = False
+
+
+class Store(Protocol):
+    """History and presence for user rooms and the lobby."""
+
+    def append(self, room: str, username: str, text: str) -> Message:
+        """Store a message, assigning its id and server time; trims to the history limit."""
+        ...
+
+    def history(self, room: str, since: str | None = None) -> HistoryPage:
+        """The last ``history_limit`` messages, or those after ``since`` when it is kept."""
+        ...
+
+    def claim(self, room: str, username: str, sid: str) -> bool:
+        """Add ``sid`` as ``username`` to the room; False if a live connection holds the name."""
+        ...
+
+    def release(self, room: str, username: str, sid: str) -> None:
+        """Remove the connection from the room's members (no-op if it is not there)."""
+        ...
+
+    def members(self, room: str) -> list[str]:
+        """Names currently in the room, sorted case-insensitively."""
+        ...
+
+    def reserve_room(self, room: str) -> bool:
+        """Mark a new room code as taken; False if it already exists (collision)."""
+        ...
+
+    def heartbeat(self, sids: list[tuple[str, str, str]]) -> None:
+        """Keep (room, username, sid) entries alive; entries not refreshed expire."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailable`` when the backend does not answer (readiness)."""
+        ...
+
+    def cleanup(self) -> int:
+        """Forget idle empty rooms; returns how many were removed."""
+        ...
