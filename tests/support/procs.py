@@ -6,6 +6,7 @@ Backing services go through ``.ci/services.sh``, the same script ``make services
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -101,10 +102,8 @@ class ChatServer:
         """SIGKILL the master and its worker: a crash, no goodbye."""
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(os.getpgid(self.proc.pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(5)
 
     def log(self) -> str:
