@@ -10,6 +10,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 HELM_VERSION="v3.19.0"
+# The Kubernetes version helm assumes without a cluster (helm template/lint); its own Makefile
+# sets these from its client-go version, `go install` alone would leave v1.20.
+HELM_K8S_LDFLAGS="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34"
 DEBIAN_PACKAGES=(redis-server prometheus chromium)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -41,7 +44,7 @@ install_helm() {
   echo "install-tools: go install helm $HELM_VERSION into .tools/bin"
   mkdir -p "$TOOLS/bin"
   GOBIN="$TOOLS/bin" CGO_ENABLED=0 go install \
-    -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $HELM_K8S_LDFLAGS" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
