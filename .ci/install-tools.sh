@@ -6,6 +6,8 @@
 # debian: redis-server, prometheus (with promtool), chromium from Debian's archive.
 # kafka:  Apache Kafka broker + tools jars resolved by Maven into .tools/kafka/libs.
 # helm:   helm built with `go install` into .tools/bin/helm.
+# apiserver: kube-apiserver built from .ci/apiserver/go.mod into .tools/bin (the chart tests
+#         `helm install` into it, with Debian's etcd as its store).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -13,7 +15,7 @@ HELM_VERSION="v3.19.0"
 # The Kubernetes version helm assumes without a cluster (helm template/lint); its own Makefile
 # sets these from its client-go version, `go install` alone would leave v1.20.
 HELM_K8S_LDFLAGS="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34"
-DEBIAN_PACKAGES=(redis-server prometheus chromium)
+DEBIAN_PACKAGES=(redis-server prometheus chromium etcd-server)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -48,5 +50,19 @@ install_helm() {
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(debian kafka helm)
+install_apiserver() {
+  local version; version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2}' "$ROOT/.ci/apiserver/go.mod")"
+  if [ -x "$TOOLS/bin/kube-apiserver" ] && "$TOOLS/bin/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $version"; then
+    return 0
+  fi
+  echo "install-tools: go build kube-apiserver $version into .tools/bin (a few minutes, once)"
+  mkdir -p "$TOOLS/bin"
+  local minor; minor="$(echo "$version" | cut -d. -f2)"
+  (cd "$ROOT/.ci/apiserver" && CGO_ENABLED=0 go build -trimpath -o "$TOOLS/bin/kube-apiserver" \
+    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version \
+      -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+    k8s.io/kubernetes/cmd/kube-apiserver)
+}
+
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(debian kafka helm apiserver)
 for t in "${targets[@]}"; do "install_$t"; done
