@@ -7,7 +7,8 @@
 # kafka:  Apache Kafka broker + tools jars resolved by Maven into .tools/kafka/libs.
 # helm:   helm built with `go install` into .tools/bin/helm.
 # apiserver: kube-apiserver built from .ci/apiserver/go.mod into .tools/bin (the chart tests
-#         `helm install` into it, with Debian's etcd as its store).
+#         `helm install` into it, with Debian's etcd as its store), plus the CRDs the chart uses
+#         (ServiceMonitor, PrometheusRule, HTTPRoute) copied from their Go modules into .tools/crds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -51,6 +52,7 @@ install_helm() {
 }
 
 install_apiserver() {
+  install_crds
   local version; version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2}' "$ROOT/.ci/apiserver/go.mod")"
   if [ -x "$TOOLS/bin/kube-apiserver" ] && "$TOOLS/bin/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $version"; then
     return 0
@@ -62,6 +64,24 @@ install_apiserver() {
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version \
       -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
     k8s.io/kubernetes/cmd/kube-apiserver)
+}
+
+PROMETHEUS_OPERATOR_VERSION="v0.85.0"
+GATEWAY_API_VERSION="v1.4.0"
+
+install_crds() {
+  [ -f "$TOOLS/crds/.complete-$PROMETHEUS_OPERATOR_VERSION-$GATEWAY_API_VERSION" ] && return 0
+  echo "install-tools: CRDs from prometheus-operator $PROMETHEUS_OPERATOR_VERSION and gateway-api $GATEWAY_API_VERSION"
+  local po gw
+  po="$(cd "$ROOT/.ci/apiserver" && go mod download -json \
+    "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  gw="$(cd "$ROOT/.ci/apiserver" && go mod download -json \
+    "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  rm -rf "$TOOLS/crds" && mkdir -p "$TOOLS/crds"
+  cp "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
+    "$po/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
+    "$gw/config/crd/experimental/gateway.networking.k8s.io_httproutes.yaml" "$TOOLS/crds/"
+  touch "$TOOLS/crds/.complete-$PROMETHEUS_OPERATOR_VERSION-$GATEWAY_API_VERSION"
 }
 
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(debian kafka helm apiserver)
