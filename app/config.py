@@ -85,6 +85,7 @@ class Settings:
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     kafka_topic: str = "twitch.chat"
+    kafka_history_scan: int = 20000
     history_limit: int = 50
     max_message_length: int = 500
     rate_limit_messages: float = 5.0
@@ -113,6 +114,7 @@ class Settings:
         read("REDIS_URL", "redis_url", _redis_url)
         read("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers", _bootstrap)
         read("KAFKA_TOPIC", "kafka_topic", _topic)
+        read("KAFKA_HISTORY_SCAN", "kafka_history_scan", lambda n, r: _int(n, r, 0))
         read("HISTORY_LIMIT", "history_limit", lambda n, r: _int(n, r, 1, 10000))
         read("MAX_MESSAGE_LENGTH", "max_message_length", lambda n, r: _int(n, r, 1, 100000))
         read("RATE_LIMIT_MESSAGES", "rate_limit_messages", lambda n, r: _float(n, r, 0.01))

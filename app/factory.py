@@ -14,10 +14,11 @@ from app.chat.routes import bp as chat_bp
 from app.config import Settings
 from app.runtime import Livechat
 from app.store import make_store
+from app.twitch.rooms import TwitchRooms
 
-#: Socket.IO frames above this are refused by the server before any handler runs.
 log = logging.getLogger(__name__)
 
+#: Socket.IO frames above this are refused by the server before any handler runs.
 MAX_HTTP_BUFFER_SIZE = 64 * 1024
 
 
@@ -34,6 +35,9 @@ def create_app(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("kafka").setLevel(
+        max(logging.WARNING, logging.getLevelName(settings.log_level))
+    )
     if from_env and not os.environ.get("SECRET_KEY"):
         log.warning("SECRET_KEY is not set: using a random key for this process only")
     app = Flask(__name__)
@@ -49,8 +53,10 @@ def create_app(
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
     )
-    livechat = Livechat(settings, socketio, make_store(settings))
+    live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
+    livechat = Livechat(settings, socketio, make_store(settings), live_rooms)
     app.extensions["livechat"] = livechat
     app.register_blueprint(chat_bp)
     events.register(socketio, livechat.service, livechat.start_background_tasks)
+    app.before_request(livechat.start_background_tasks)
     return app

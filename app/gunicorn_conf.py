@@ -6,6 +6,7 @@ default of 1,000.
 """
 
 import sys
+from typing import Any
 
 from app.config import ConfigError, Settings
 
@@ -24,5 +25,12 @@ keepalive = 5
 loglevel = _settings.log_level.lower()
 accesslog = None
 errorlog = "-"
+
+
+def post_worker_init(worker: Any) -> None:
+    """Start the replica's background greenlets (Kafka reader, heartbeats) as the worker boots."""
+    worker.wsgi.extensions["livechat"].start_background_tasks()
+
+
 # No runtime control socket: the container root filesystem is read-only.
 control_socket_disable = True

@@ -32,3 +32,27 @@ STORE_UP = Gauge("livechat_store_up", "1 when the history/presence store answers
 STORE_ERRORS = Counter(
     "livechat_store_errors_total", "Store operations that failed (Redis unreachable)"
 )
+
+# Live Twitch rooms (the Kafka consumer of each replica)
+TWITCH_RECORDS = Counter(
+    "livechat_twitch_records_consumed_total",
+    "Kafka records applied to the live Twitch rooms, by record type",
+    ["type"],
+)
+TWITCH_BAD_RECORDS = Counter(
+    "livechat_twitch_bad_records_total", "Kafka records skipped because they were not v1 records"
+)
+TWITCH_CONSUMER_ERRORS = Counter(
+    "livechat_twitch_consumer_errors_total", "Kafka consumer failures that forced a reconnect"
+)
+TWITCH_CONSUMER_LAG = Gauge(
+    "livechat_twitch_consumer_lag_records", "Records on the topic this replica has not read yet"
+)
+TWITCH_KAFKA_UP = Gauge(
+    "livechat_twitch_kafka_up", "1 while this replica's Kafka consumer reaches the broker"
+)
+TWITCH_RECORD_TO_EMIT = Histogram(
+    "livechat_twitch_record_to_emit_seconds",
+    "From the Kafka record's timestamp to its emit to viewers on this replica",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

@@ -14,10 +14,12 @@ from flask_socketio import SocketIO
 
 from app import metrics
 from app.chat.connections import Connections
-from app.chat.service import ChatService, LiveRooms
+from app.chat.service import ChatService
 from app.chat.validation import is_twitch_room
 from app.config import Settings
 from app.store import HistoryPage, Store, StoreUnavailable
+from app.twitch.consumer import TwitchConsumer
+from app.twitch.rooms import TwitchRooms
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ class Livechat:
         settings: Settings,
         socketio: SocketIO,
         store: Store,
-        live_rooms: LiveRooms | None = None,
+        live_rooms: TwitchRooms | None = None,
     ) -> None:
         self.settings = settings
         self.socketio = socketio
@@ -44,6 +46,17 @@ class Livechat:
         )
         self.draining = False
         self.readiness_checks: dict[str, Callable[[], None]] = {"store": store.ping}
+        self.twitch_consumer: TwitchConsumer | None = None
+        if live_rooms is not None and settings.kafka_bootstrap_servers:
+            self.twitch_consumer = TwitchConsumer(
+                settings.kafka_bootstrap_servers,
+                settings.kafka_topic,
+                settings.kafka_history_scan,
+                live_rooms,
+                emit=self._emit_local,
+                sleep=socketio.sleep,
+            )
+            self.readiness_checks["kafka"] = self.twitch_consumer.check
         self._tasks_started = False
 
     def history(self, room: str) -> HistoryPage:
@@ -62,11 +75,17 @@ class Livechat:
         metrics.STORE_UP.set(0 if "store" in failing else 1)
         return failing
 
+    def _emit_local(self, event: str, room: str, payload: dict[str, object]) -> None:
+        """To this replica's own viewers only: every replica reads Kafka itself."""
+        self.socketio.emit(event, payload, to=room, ignore_queue=True)
+
     def start_background_tasks(self) -> None:
-        """Started on the first connection, i.e. inside the serving worker, never at import."""
+        """Started inside the serving worker (first request or connection), never at import."""
         if self._tasks_started:
             return
         self._tasks_started = True
+        if self.twitch_consumer is not None:
+            self.socketio.start_background_task(self.twitch_consumer.run)
         self.socketio.start_background_task(self._cleanup_loop)
         self.socketio.start_background_task(self._heartbeat_loop)
 
@@ -100,6 +119,8 @@ class Livechat:
         if self.draining:
             return
         self.draining = True
+        if self.twitch_consumer is not None:
+            self.twitch_consumer.stopped = True
         sids = self.connections.sids()
         log.info("shutting down: disconnecting %d clients", len(sids))
         for sid in sids:

@@ -82,6 +82,15 @@ def room_messages(room: str) -> Any:
     return jsonify(room=room, messages=messages)
 
 
+@bp.get("/api/live-rooms")
+def live_rooms() -> Any:
+    """Live Twitch rooms (a record in the last few minutes) with their message rate."""
+    rooms = _livechat().live_rooms
+    if rooms is None:
+        return jsonify(enabled=False, available=False, rooms=[])
+    return jsonify(enabled=True, available=rooms.available, rooms=rooms.live())
+
+
 @bp.get("/healthz")
 def healthz() -> Any:
     return jsonify(status="ok")

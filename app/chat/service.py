@@ -34,6 +34,8 @@ class LiveRooms(Protocol):
 
     def history(self, room: str, since: str | None) -> HistoryPage: ...
 
+    def status(self, room: str) -> dict[str, Any]: ...
+
 
 class ChatService:
     """Joins, messages and leaves for one replica's connections."""
@@ -85,6 +87,8 @@ class ChatService:
             },
             to=conn.sid,
         )
+        if is_twitch_room(request.room) and self.live_rooms is not None:
+            self.socketio.emit("live_status", self.live_rooms.status(request.room), to=conn.sid)
         if not rejoin:
             metrics.JOINS.inc()
             self._announce("join_room_announcement", request.room, username)

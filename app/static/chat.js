@@ -81,6 +81,7 @@
     item.dataset.username = m.username;
     if (m.username === username && !readOnly) item.classList.add("own");
     if (m.action) item.classList.add("action");
+    if (m.notice) item.classList.add("twitch-notice");
 
     const time = document.createElement("time");
     time.dateTime = m.time;
@@ -178,6 +179,9 @@
     for (const item of list.querySelectorAll("li.message")) {
       if (data.username === null || item.dataset.username === data.username) item.remove();
     }
+  });
+  socket.on("live_status", function (data) {
+    if (data.room === room) document.getElementById("live_status").hidden = data.available;
   });
   socket.on("error", function (data) {
     const text = (data && data.message) || "Something went wrong.";
