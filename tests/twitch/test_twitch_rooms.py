@@ -33,7 +33,7 @@ def message(twitch_id: str, username: str = "u", text: str = "hi", **extra: Any)
 
 def test_messages_become_history_with_twitch_fields() -> None:
     rooms = TwitchRooms(history_limit=3)
-    emits = rooms.apply(0, 7, message("a", text="Kappa hi", emotes=[]))
+    emits = rooms.apply(0, 7, message("a", text="Kappa hi"))
     assert emits[0][0:2] == ("receive_message", "#chan")
     event = emits[0][2]
     assert event["id"] == record_id(0, 7) and len(event["id"]) == 19
