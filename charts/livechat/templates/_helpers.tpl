@@ -19,6 +19,14 @@ truncated to 63 characters as DNS labels require.
 {{- printf "%s-%s" (include "livechat.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+Name of a bundled StatefulSet: 52 characters at most, because its pods carry the label
+`controller-revision-hash: <name>-<10-character hash>`, which must fit in 63.
+*/}}
+{{- define "livechat.statefulSetName" -}}
+{{- include "livechat.componentName" . | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "livechat.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -78,7 +86,7 @@ livechat/not-for-production: "true"
 {{/* REDIS_URL for the chat server ("" when neither bundled nor external: embedded mode). */}}
 {{- define "livechat.redisUrl" -}}
 {{- if .Values.redis.bundled -}}
-{{- printf "redis://%s:6379/0" (include "livechat.componentName" (dict "root" . "component" "redis")) -}}
+{{- printf "redis://%s:6379/0" (include "livechat.statefulSetName" (dict "root" . "component" "redis")) -}}
 {{- else -}}
 {{- .Values.redis.url -}}
 {{- end -}}
@@ -86,8 +94,9 @@ livechat/not-for-production: "true"
 
 {{/* Stable DNS name of the bundled Kafka broker pod, through its headless Service. */}}
 {{- define "livechat.kafka.podHost" -}}
-{{- $name := include "livechat.componentName" (dict "root" . "component" "kafka") -}}
-{{- printf "%s-0.%s-headless.%s.svc.%s" $name $name .Release.Namespace .Values.clusterDomain -}}
+{{- $sts := include "livechat.statefulSetName" (dict "root" . "component" "kafka") -}}
+{{- $headless := include "livechat.componentName" (dict "root" . "component" "kafka-headless") -}}
+{{- printf "%s-0.%s.%s.svc.%s" $sts $headless .Release.Namespace .Values.clusterDomain -}}
 {{- end -}}
 
 {{/* KAFKA_BOOTSTRAP_SERVERS for the chat server and the ingest ("" when there is no Kafka). */}}
