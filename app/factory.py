@@ -12,6 +12,7 @@ from flask_socketio import SocketIO
 from app.chat import events
 from app.chat.routes import bp as chat_bp
 from app.config import Settings
+from app.message_queue import RedisMessageQueue
 from app.runtime import Livechat
 from app.store import make_store
 from app.twitch.rooms import TwitchRooms
@@ -45,17 +46,21 @@ def create_app(
     if test_config:
         app.config.update(test_config)
 
+    # With REDIS_URL, emits cross replicas through our Redis pub/sub manager (see
+    # app/message_queue.py for why not Flask-SocketIO's built-in one).
+    queue = RedisMessageQueue(settings.redis_url, "livechat") if settings.redis_url else None
     socketio = SocketIO(
         app,
         async_mode=app.config.get("SOCKETIO_ASYNC_MODE", "gevent"),
-        message_queue=settings.redis_url,
-        channel="livechat",
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
+        **({"client_manager": queue} if queue is not None else {}),
     )
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
     livechat = Livechat(settings, socketio, make_store(settings), live_rooms)
     app.extensions["livechat"] = livechat
+    if queue is not None:
+        livechat.readiness_checks["message_queue"] = queue.check
     app.register_blueprint(chat_bp)
     events.register(socketio, livechat.service, livechat.start_background_tasks)
     app.before_request(livechat.start_background_tasks)

@@ -56,3 +56,22 @@ TWITCH_RECORD_TO_EMIT = Histogram(
     "From the Kafka record's timestamp to its emit to viewers on this replica",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+PRESENCE_EXPIRED = Counter(
+    "livechat_presence_expired_total",
+    "Room members removed because their replica stopped refreshing them (it died without"
+    " saying goodbye)",
+)
+QUEUE_UP = Gauge(
+    "livechat_message_queue_up",
+    "1 while this replica is subscribed to the Redis message queue (events from other replicas"
+    " reach its clients), else 0",
+)
+QUEUE_RECONNECTS = Counter(
+    "livechat_message_queue_reconnects_total",
+    "Times the message queue listener lost its Redis subscription (it resubscribes by itself)",
+)
+QUEUE_PUBLISH_FAILURES = Counter(
+    "livechat_message_queue_publish_failures_total",
+    "Events that could not be published to other replicas (Redis unreachable); local clients"
+    " still got them",
+)

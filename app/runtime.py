@@ -16,6 +16,7 @@ from app import metrics
 from app.chat.connections import Connections
 from app.chat.service import ChatService
 from app.chat.validation import is_twitch_room
+from app.clock import iso_time, now_ms
 from app.config import Settings
 from app.store import HistoryPage, Store, StoreUnavailable
 from app.twitch.consumer import TwitchConsumer
@@ -100,16 +101,39 @@ class Livechat:
                 log.exception("room cleanup failed")
 
     def _heartbeat_loop(self) -> None:
-        """Refresh this replica's presence entries well inside their expiry."""
+        """Refresh this replica's presence entries well inside their expiry.
+
+        The same call prunes members whose replica stopped refreshing them (it crashed) in the
+        rooms this replica serves; their leave and the new member list are announced from
+        here, through the message queue, so every replica's clients see the ghost go.
+        """
         interval = max(1.0, self.settings.presence_ttl_seconds / 3)
         while not self.draining:
             self.socketio.sleep(interval)
             try:
-                self.store.heartbeat(self.connections.memberships())
+                self._heartbeat()
             except StoreUnavailable:
                 log.warning("presence heartbeat skipped: store unavailable")
             except Exception:
                 log.exception("presence heartbeat failed")
+
+    def _heartbeat(self) -> None:
+        entries = self.connections.memberships()
+        changed = self.store.heartbeat(entries)
+        # A member who left while the heartbeat was in flight may have been re-added by it.
+        for room, username, sid in set(entries) - set(self.connections.memberships()):
+            self.store.release(room, username, sid)
+        for room, expired in changed.items():
+            for username in expired:
+                log.info("%s expired from %s (its replica stopped refreshing it)", username, room)
+                self.socketio.emit(
+                    "leave_room_announcement",
+                    {"username": username, "room": room, "time": iso_time(now_ms())},
+                    to=room,
+                )
+            self.socketio.emit(
+                "presence", {"room": room, "users": self.store.members(room)}, to=room
+            )
 
     def shutdown(self) -> None:
         """Graceful stop: turn unready, say goodbye for every member, close every connection.

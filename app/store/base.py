@@ -72,8 +72,12 @@ class Store(Protocol):
         """Mark a new room code as taken; False if it already exists (collision)."""
         ...
 
-    def heartbeat(self, sids: list[tuple[str, str, str]]) -> None:
-        """Keep (room, username, sid) entries alive; entries not refreshed expire."""
+    def heartbeat(self, sids: list[tuple[str, str, str]]) -> dict[str, list[str]]:
+        """Keep (room, username, sid) entries alive; entries not refreshed expire.
+
+        Returns the rooms among these whose member list changed by expiry (or by re-adding an
+        entry the backend lost), each with the names that expired, for the caller to announce.
+        """
         ...
 
     def ping(self) -> None:

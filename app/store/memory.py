@@ -89,8 +89,9 @@ class MemoryStore:
         self._room(room)
         return True
 
-    def heartbeat(self, sids: list[tuple[str, str, str]]) -> None:
+    def heartbeat(self, sids: list[tuple[str, str, str]]) -> dict[str, list[str]]:
         """Nothing to refresh: a dead connection's entries go with its disconnect handler."""
+        return {}
 
     def ping(self) -> None:
         """Always reachable."""
