@@ -1,4 +1,7 @@
-"""Real Chromium (Debian's package) driven by Playwright; never `playwright install`."""
+"""Fixtures shared by every suite: real Chromium (Debian's package) driven by Playwright.
+
+Never `playwright install`: it cannot download here, and the Debian browser is the real one.
+"""
 
 from __future__ import annotations
 
