@@ -248,12 +248,15 @@ class Settings:
         spool_dir = Path(
             env.text("SPOOL_DIR") or Path(tempfile.gettempdir()) / f"livechat-ingest-{channel}"
         )
-        try:
-            spool_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"SPOOL_DIR {str(spool_dir)!r} cannot be created: {exc}") from None
-        if not os.access(spool_dir, os.W_OK):
-            raise ConfigError(f"SPOOL_DIR {str(spool_dir)!r} is not writable")
+        if bootstrap:  # the spool only backs the Kafka sink
+            try:
+                spool_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"SPOOL_DIR {str(spool_dir)!r} cannot be created: {exc}"
+                ) from None
+            if not os.access(spool_dir, os.W_OK):
+                raise ConfigError(f"SPOOL_DIR {str(spool_dir)!r} is not writable")
         spool_max = env.integer("SPOOL_MAX_BYTES", 1 << 30, 0, 1 << 50)
 
         metrics_host = env.text("METRICS_HOST", "0.0.0.0") or ""
