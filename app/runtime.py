@@ -8,6 +8,7 @@ reach the same objects without module globals.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from flask_socketio import SocketIO
@@ -25,6 +26,7 @@ from app.twitch.rooms import TwitchRooms
 log = logging.getLogger(__name__)
 
 CLEANUP_INTERVAL_SECONDS = 60.0
+SHUTDOWN_SWEEP_SECONDS = 0.5
 
 
 class Livechat:
@@ -145,9 +147,18 @@ class Livechat:
         self.draining = True
         if self.twitch_consumer is not None:
             self.twitch_consumer.stopped = True
-        sids = self.connections.sids()
-        log.info("shutting down: disconnecting %d clients", len(sids))
-        for sid in sids:
+        log.info("shutting down: disconnecting %d clients", len(self.connections))
+        self._disconnect_all()
+        # gunicorn closes its listening socket within a second of the signal; anyone who
+        # reconnected here in between is sent on too, until the worker exits.
+        deadline = time.monotonic() + self.settings.graceful_timeout
+        while time.monotonic() < deadline:
+            self.socketio.sleep(SHUTDOWN_SWEEP_SECONDS)
+            if len(self.connections):
+                self._disconnect_all()
+
+    def _disconnect_all(self) -> None:
+        for sid in self.connections.sids():
             try:
                 self.service.disconnect(sid)
                 self.socketio.server.disconnect(sid, namespace="/")
