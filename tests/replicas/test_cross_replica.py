@@ -86,7 +86,8 @@ def test_names_are_unique_across_replicas_and_rooms_codes_too(replicas: Make) ->
     # The same name is free in another room.
     assert other.call("join_room", {"username": "CAROL", "room": "elsewhere"})["ok"]
 
-    codes = {requests.post(s.url + "/api/rooms", timeout=5).json()["room"] for s in (pair.a, pair.b)}
+    created = [requests.post(s.url + "/api/rooms", timeout=5) for s in (pair.a, pair.b)]
+    codes = {response.json()["room"] for response in created}
     assert len(codes) == 2
     stored = pair.redis_client().exists(*(f"livechat:{{{code}}}:reserved" for code in codes))
     assert stored == 2  # reserved in the shared store, so the other replica cannot reuse them
