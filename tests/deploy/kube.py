@@ -63,10 +63,10 @@ def render(
     return [d for d in yaml.safe_load_all(helm(*args).stdout) if d]
 
 
-def render_error(*values_files: Path | str, sets: Iterable[str] = ()) -> str:
+def render_error(*values_files: Path | str, sets: Iterable[str] = (), release: str = "chat") -> str:
     """Render expecting failure; return helm's error text."""
     try:
-        render(*values_files, sets=sets)
+        render(*values_files, sets=sets, release=release)
     except RenderError as exc:
         return str(exc)
     raise AssertionError(f"helm template unexpectedly succeeded for {values_files} {list(sets)}")
@@ -148,7 +148,7 @@ def validate(obj: Obj) -> None:
         path = ".".join(map(str, exc.path))
         raise AssertionError(f"{name}: {path}: {exc.message}") from None
     except kubernetes_validate.SchemaNotFoundError:
-        raise AssertionError(f"{name}: no schema for {key} in Kubernetes {SCHEMA_VERSION}") from None
+        raise AssertionError(f"{name}: no schema for {key} in {SCHEMA_VERSION}") from None
 
 
 def validate_all(objs: Iterable[Obj]) -> int:
