@@ -1,0 +1,88 @@
+"""The alert rules: valid for Prometheus, unit-tested with promtool, documented in the README.
+
+``promtool`` comes with Debian's ``prometheus`` package (``make test`` installs it). The rules'
+unit tests live in ``alerts.tests.yml`` next to this module; the checks here make sure that
+file keeps covering every alert, both firing and staying quiet.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.procs import ROOT
+
+RULES = ROOT / "charts" / "livechat" / "files" / "alerts.rules.yml"
+RULE_TESTS = Path(__file__).with_name("alerts.tests.yml")
+README = ROOT / "README.md"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("promtool")
+    assert binary, "promtool is missing: run `make test` (Debian's prometheus package has it)"
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
+
+
+def alerts() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def test_promtool_check_rules() -> None:
+    result = promtool("check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(alerts())} rules found" in result.stdout
+
+
+def test_promtool_unit_tests_pass() -> None:
+    result = promtool("test", "rules", str(RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
+    """The unit tests really compare: the same tests against a rule file with every threshold
+    of every alert made unreachable must fail for each alert."""
+    rules = yaml.safe_load(RULES.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule["expr"] = f"({rule['expr']}) < -1e300"
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    tests = yaml.safe_load(RULE_TESTS.read_text())
+    tests["rule_files"] = [str(tmp_path / "rules.yml")]
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
+    assert promtool("check", "rules", str(tmp_path / "rules.yml")).returncode == 0
+    result = promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert result.returncode != 0
+    for rule in alerts():
+        assert f"alertname: {rule['alert']}," in result.stdout + result.stderr, rule["alert"]
+
+
+@pytest.mark.parametrize("rule", alerts(), ids=lambda rule: str(rule["alert"]))
+def test_alert_is_documented(rule: dict[str, Any]) -> None:
+    name = rule["alert"]
+    assert name.startswith("Livechat")
+    annotations = rule["annotations"]
+    assert annotations["summary"].strip()
+    assert len(annotations["description"].strip()) > 40
+    assert annotations["runbook"] == f"README.md#{name.lower()}"
+    assert rule["labels"]["severity"] in {"critical", "warning"}
+    # the README section has a runbook heading for it (GitHub makes the anchor from it)
+    assert re.search(rf"^#### {name}$", README.read_text(), re.M), f"no runbook for {name}"
+
+
+@pytest.mark.parametrize("rule", alerts(), ids=lambda rule: str(rule["alert"]))
+def test_alert_has_firing_and_quiet_unit_tests(rule: dict[str, Any]) -> None:
+    cases = [
+        case
+        for test in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case["alertname"] == rule["alert"]
+    ]
+    assert any(case.get("exp_alerts") for case in cases), "no test where it fires"
+    assert any(not case.get("exp_alerts") for case in cases), "no test where it stays quiet"
