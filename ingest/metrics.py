@@ -8,7 +8,25 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+
+# No ``*_created`` timestamp series next to every counter (see app/metrics.py).
+disable_created_metrics()
+
+# Label values known in advance start at 0, so an alert's increase() sees the first drop and
+# the dashboard shows 0 rather than "no data".
+RECORD_TYPES = ("message", "delete", "clear", "notice")
+DROP_REASONS = ("rejected", "spool_full", "stdout_error")
+RECONNECT_REASONS = ("reconnect", "error")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -17,7 +35,13 @@ class IngestMetrics:
     """Counters, gauges and the produce latency histogram of one channel's ingest."""
 
     def __init__(self, channel: str, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        if registry is None:
+            # The process and Python runtime metrics (process_*, python_*), as the default
+            # registry has them.
+            registry = CollectorRegistry()
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                registry.register(collector)
+        self.registry = registry
         self.channel = channel
         reg, ch = self.registry, ["channel"]
         self.irc_lines = Counter(
@@ -107,6 +131,12 @@ class IngestMetrics:
             ch,
             registry=reg,
         ).labels(channel)
+        for record_type in RECORD_TYPES:
+            self.records.labels(channel, record_type)
+        for reason in DROP_REASONS:
+            self.dropped.labels(channel, reason)
+        for reason in RECONNECT_REASONS:
+            self.reconnects.labels(channel, reason)
         self._last_chat = 0.0
         self._started = time.time()
         Gauge(

@@ -111,7 +111,10 @@ class IngestProcess:
         value = 0.0
         while time.monotonic() < deadline:
             self._check_alive()
-            value = self.metric(name, **labels)
+            try:
+                value = self.metric(name, **labels)
+            except OSError:  # not listening yet
+                value = 0.0
             if value >= at_least:
                 return value
             time.sleep(0.1)
