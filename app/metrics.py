@@ -7,7 +7,11 @@ registry (with its process and Python runtime collectors) describes exactly this
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# No ``*_created`` timestamp series next to every counter and histogram: they double the series
+# count, and Prometheus (before native created-timestamp support) stores them as plain gauges.
+disable_created_metrics()
 
 CONNECTED_CLIENTS = Gauge(
     "livechat_connected_clients", "Socket.IO connections currently open on this replica"
@@ -28,6 +32,13 @@ EVENT_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 ROOMS_CLEANED = Counter("livechat_rooms_cleaned_total", "Idle empty rooms forgotten")
+# Defined before STORE_UP on purpose: a scrape collects in definition order, and reading READY
+# runs the readiness checks (``Livechat.failing_dependencies``), which refresh STORE_UP.
+READY = Gauge(
+    "livechat_ready",
+    "1 when this replica's /readyz would answer 200 (every dependency answers and it is not"
+    " shutting down), else 0; evaluated at each scrape",
+)
 STORE_UP = Gauge("livechat_store_up", "1 when the history/presence store answers, else 0")
 STORE_ERRORS = Counter(
     "livechat_store_errors_total", "Store operations that failed (Redis unreachable)"

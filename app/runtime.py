@@ -61,6 +61,7 @@ class Livechat:
             )
             self.readiness_checks["kafka"] = self.twitch_consumer.check
         self._tasks_started = False
+        metrics.READY.set_function(lambda: 0.0 if self.failing_dependencies() else 1.0)
 
     def history(self, room: str) -> HistoryPage:
         if is_twitch_room(room) and self.live_rooms is not None:
