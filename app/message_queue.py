@@ -53,6 +53,36 @@ class RedisMessageQueue(PubSubManager):
         super().initialize()
         self.started = True
 
+    def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Emit; one addressed to a single connection of this replica stays local.
+
+        Those (``history``, ``error``) need no other replica: publishing them would cost every
+        replica a message to drop, plus a Redis round trip that, during an outage, would delay
+        the very ``error`` that tells the client its message was not sent.
+        """
+        target = to or room
+        if target is not None and callback is None and self.is_connected(target, namespace or "/"):
+            kwargs["ignore_queue"] = True
+        return super().emit(
+            event,
+            data,
+            namespace=namespace,
+            room=target,
+            skip_sid=skip_sid,
+            callback=callback,
+            **kwargs,
+        )
+
     def check(self) -> None:
         """Readiness: raise while the listener has started but is not subscribed."""
         if self.started and not self.listening:
