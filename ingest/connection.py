@@ -126,10 +126,10 @@ class IrcSession:
             return
         log.debug("irc: connection %d sent %s", self.number, "PASS ***" if secret else line)
 
-    def wait_joined(self, timeout: float) -> bool:
-        """Wait until the channel is joined (True) or the session ended or timed out."""
+    def wait_joined(self, timeout: float, stop: threading.Event) -> bool:
+        """Wait until the channel is joined (True), or the session ended, timed out or stopped."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             if self.joined.wait(0.05):
                 return True
             if self.ended.is_set():
@@ -276,7 +276,7 @@ class IrcClient:
             session = IrcSession(self.settings, self._numbers, self._on_message, self._metrics)
             try:
                 session.start()
-                if session.wait_joined(JOIN_TIMEOUT):
+                if session.wait_joined(JOIN_TIMEOUT, stop):
                     self._backoff.reset()
                     self.current = session
                     self._metrics.irc_joined.set(1)
