@@ -67,7 +67,7 @@ STEP_SECONDS = 3.0
 GRACE_SECONDS = 3.0
 MAX_P99_SECONDS = 0.5
 #: Both candidates sustain this rate; their CPU cost per delivery is compared there.
-REFERENCE_RATE = 200
+REFERENCE_RATE = 400
 #: Message ramps per candidate, alternated between candidates; the best one is reported.
 ROUNDS = 2
 SERVER_CPU = 0
