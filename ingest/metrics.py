@@ -79,7 +79,8 @@ class IngestMetrics:
         ).labels(channel)
         self.dropped = Counter(
             "livechat_ingest_records_dropped_total",
-            "Records lost on purpose because memory and the spool were full, by reason.",
+            "Records lost for good, by reason (spool_full: memory and the spool were full;"
+            " rejected: Kafka refused the record; stdout_error: stdout failed in embedded mode).",
             ["channel", "reason"],
             registry=reg,
         )

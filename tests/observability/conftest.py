@@ -1,4 +1,5 @@
-"""One livechat stack under traffic, scraped by a real Prometheus, shared by this folder's tests."""
+"""One livechat stack under traffic, scraped by a real Prometheus, shared by this folder's tests
+(package scope: started once for all of them)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.observability.stack import Prometheus, Stack
 from tests.support.procs import wait_until
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     running = Stack()
     try:
@@ -30,7 +31,7 @@ def stack() -> Iterator[Stack]:
         running.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def prometheus(stack: Stack) -> Prometheus:
     assert stack.prometheus is not None
     return stack.prometheus

@@ -25,16 +25,17 @@ def plot_dashboard(panels: list[tuple[str, list[Line]]], path: Path, title: str)
     figure, axes = plt.subplots(rows, columns, figsize=(18, 3.2 * rows), squeeze=False)
     for index, (panel_title, lines) in enumerate(panels):
         ax = axes[index // columns][index % columns]
+        top = 0.0
         for legend, points in lines:
             finite = [(t, v) for t, v in points if math.isfinite(v)]
             if finite:
                 ax.plot([t for t, _ in finite], [v for _, v in finite], label=legend[:40])
+                top = max(top, *(v for _, v in finite))
         ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("seconds", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        ax.margins(y=0.15)
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, top * 1.15 or 1)
         ax.legend(fontsize=7, loc="upper left")
     for index in range(len(panels), rows * columns):
         axes[index // columns][index % columns].axis("off")
