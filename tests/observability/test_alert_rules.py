@@ -40,6 +40,28 @@ def test_promtool_check_rules() -> None:
     assert f"SUCCESS: {len(alerts())} rules found" in result.stdout
 
 
+def test_chart_prometheus_rule_carries_the_same_groups() -> None:
+    rendered = subprocess.run(
+        [
+            str(ROOT / ".tools" / "bin" / "helm"),
+            "template",
+            "chat",
+            str(ROOT / "charts" / "livechat"),
+            "--set",
+            "monitoring.prometheusRule.enabled=true",
+            "--show-only",
+            "templates/monitoring-prometheusrule.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    rule = yaml.safe_load(rendered)
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+
+
 def test_promtool_unit_tests_pass() -> None:
     result = promtool("test", "rules", str(RULE_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
