@@ -25,6 +25,7 @@ def _lazy(module: str, function: str = "run") -> Callable[[], list[Row]]:
 #: Benchmark name to the callable that runs it and returns its rows.
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "workers": _lazy("bench.workers"),
+    "fanout": _lazy("bench.fanout"),
 }
 
 
