@@ -6,6 +6,7 @@ turn a ``ClientError`` into an ``error`` event. This module never sees raw paylo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -72,11 +73,20 @@ class ChatService:
                 raise ClientError(
                     "name_taken", f"'{username}' is already in {request.room}; pick another name"
                 )
-            page = self._history(request.room, request.since)
         except StoreUnavailable:
             raise ClientError("unavailable", "chat storage is unreachable; try again") from None
         conn.username = username
+        # Enter the room before reading history: a message stored in between then arrives
+        # live (and maybe in history too; clients drop repeats by id) instead of being lost.
         self.socketio.server.enter_room(conn.sid, request.room, namespace="/")
+        try:
+            page = self._history(request.room, request.since)
+        except StoreUnavailable:
+            if not rejoin:
+                self.socketio.server.leave_room(conn.sid, request.room, namespace="/")
+                with contextlib.suppress(StoreUnavailable):
+                    self.store.release(request.room, username, conn.sid)
+            raise ClientError("unavailable", "chat storage is unreachable; try again") from None
         conn.rooms.add(request.room)
         self.socketio.emit(
             "history",

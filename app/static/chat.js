@@ -108,7 +108,15 @@
     if (m.action && m.color) text.style.color = m.color;
 
     item.append(time, badges, who, text);
-    append(item);
+    // History can arrive after a live message that raced the join: keep id order.
+    let next = null;
+    for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+      if (!node.classList.contains("message")) continue;
+      if (node.dataset.id > m.id) next = node;
+      else break;
+    }
+    if (next) list.insertBefore(item, next);
+    else append(item);
   }
 
   function renderSystem(text) {

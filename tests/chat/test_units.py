@@ -17,7 +17,7 @@ def test_iso_time_has_milliseconds_and_z() -> None:
     assert iso_time(1_795_292_103_123) == "2026-11-21T20:15:03.123Z"
 
 
-@given(st.integers(0, 10**13 - 1), st.integers(0, 999_999))
+@given(st.integers(0, 10**13 - 2), st.integers(0, 999_999))
 def test_ids_round_trip_and_sort_like_numbers(ms: int, seq: int) -> None:
     message_id = format_id(ms, seq)
     assert parse_id(message_id) == (ms, seq)
