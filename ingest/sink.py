@@ -271,6 +271,7 @@ class KafkaSink:
         with self._cond:
             room = self._settings.kafka_max_unacked - len(self._unacked)
             if room <= 0 or self._reset_needed or not self._has_unsent():
+                self._update_gauges()
                 self._cond.wait(0.2)
                 return []
             batch: list[_Pending] = []
@@ -336,8 +337,9 @@ class KafkaSink:
             self._metrics.produce_success.inc()
             self._metrics.produce_latency.observe(time.monotonic() - pending.arrived)
             self._reachable = True
-            self._update_gauges()
-            self._cond.notify_all()
+            # Wake the sender only when it may be waiting for room, or a drain for the end.
+            if self._draining or len(self._unacked) < self._settings.kafka_max_unacked // 2:
+                self._cond.notify_all()
 
     def _on_error(self, seq: int, exc: BaseException) -> None:
         with self._cond:
