@@ -127,6 +127,18 @@ class Settings:
         read("LOG_LEVEL", "log_level", _log_level)
         return cls(**values)
 
+    @property
+    def presence_heartbeat_seconds(self) -> float:
+        """How often a replica refreshes its members' presence entries (and prunes ghosts)."""
+        return self.presence_ttl_seconds / 3
+
+    @property
+    def presence_entry_seconds(self) -> float:
+        """An entry's lifetime after its last refresh. A crashed replica's last refresh was at
+        most one heartbeat before the crash, and the pruning replica notices within one more
+        heartbeat, so ghosts are gone everywhere within ``PRESENCE_TTL_SECONDS``."""
+        return self.presence_ttl_seconds - self.presence_heartbeat_seconds
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests and the factory's ``test_config``)."""
         return replace(self, **changes)

@@ -110,9 +110,8 @@ class Livechat:
         rooms this replica serves; their leave and the new member list are announced from
         here, through the message queue, so every replica's clients see the ghost go.
         """
-        interval = max(1.0, self.settings.presence_ttl_seconds / 3)
         while not self.draining:
-            self.socketio.sleep(interval)
+            self.socketio.sleep(self.settings.presence_heartbeat_seconds)
             try:
                 self._heartbeat()
             except StoreUnavailable:

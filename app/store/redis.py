@@ -185,7 +185,7 @@ class RedisStore:
     def __init__(self, settings: Settings) -> None:
         assert settings.redis_url is not None
         self.history_limit = settings.history_limit
-        self.presence_ttl_ms = settings.presence_ttl_seconds * 1000
+        self.presence_ttl_ms = int(settings.presence_entry_seconds * 1000)
         self.room_ttl_ms = settings.room_ttl_seconds * 1000
         pool = redis.BlockingConnectionPool.from_url(
             settings.redis_url,
