@@ -68,7 +68,7 @@ class _Reader:
             if candidate is None:
                 continue
             value = self.environ.get(candidate)
-            if value is None and candidate not in SECRETS:
+            if value is None:
                 value = self.file_values.get(candidate)
             if value is not None and value.strip() != "":
                 return candidate, value.strip()
@@ -157,11 +157,9 @@ class Settings:
         environ = os.environ if environ is None else environ
         file_values: dict[str, str] = {}
         if env_file is not None and Path(env_file).is_file():
+            # The original relay kept MY_AUTH in env.env (git-ignored, local runs only), so the
+            # token is accepted there too; like every secret it is never logged or echoed.
             file_values = read_env_file(Path(env_file))
-            for secret in sorted(SECRETS & file_values.keys()):
-                raise ConfigError(
-                    f"{secret} must come from the environment, not {Path(env_file).name}"
-                )
         env = _Reader(environ, file_values)
 
         raw_channel = env.text("TWITCH_CHANNEL")
