@@ -30,7 +30,6 @@ ALIASES = {
     "IRC_AUTH": "MY_AUTH",
 }
 """The relay's older names, read when the IRC_ one is unset."""
-SECRETS = frozenset({"IRC_AUTH", "MY_AUTH"})
 
 
 class ConfigError(Exception):
