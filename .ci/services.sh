@@ -120,9 +120,11 @@ scrape_configs:
   - job_name: livechat
     static_configs:
       - targets: ["127.0.0.1:5000"]
+        labels: {namespace: dev, pod: chat-0}
   - job_name: livechat-ingest
     static_configs:
       - targets: ["127.0.0.1:9102"]
+        labels: {namespace: dev, pod: ingest-0}
 YML
   fi
   nohup prometheus --config.file="$config" --storage.tsdb.path="$dir/data" \
