@@ -1,4 +1,4 @@
-"""Guard the measured choice: engineio serves WebSockets with simple-websocket, not gevent-websocket.
+"""Guard the measured choice: engineio serves WebSockets with simple-websocket.
 
 python-engineio silently prefers gevent-websocket whenever it is importable; the benchmark in
 the README chose simple-websocket, so a dependency dragging gevent-websocket in must fail here.
