@@ -70,6 +70,9 @@ DRAIN_SECONDS = 15.0
 #: ``MAX_RETRIES`` times per server): the machine is shared, the benchmark cannot stop them.
 NOISY_SHARE = 0.25
 MAX_RETRIES = 2
+#: Clients joining at once, and the longest wait for a batch to be answered.
+JOIN_BATCH = 100
+JOIN_TIMEOUT_SECONDS = 30.0
 #: One in this many deliveries is fully JSON-decoded and checked.
 CHECK_EVERY = 256
 PAD = "hello from the fan-out benchmark"
@@ -153,6 +156,7 @@ class Receiver:
         self.seen = 0
         self.malformed = 0
         self.last_arrival = 0.0
+        self.errors: Counter[str] = Counter()  # ``error`` events by code
 
     def on_packet(self, client: LeanClient, payload: bytes) -> None:
         if payload.startswith(b'42["receive_message"'):
@@ -168,6 +172,11 @@ class Receiver:
                 self.check(client, payload)
         elif payload.startswith(b'42["history"'):
             self.joined += 1
+        elif payload.startswith(b'42["error"'):
+            try:
+                self.errors[json.loads(payload[2:])[1]["code"]] += 1
+            except (ValueError, LookupError, TypeError):
+                self.errors["unreadable"] += 1
 
     def check(self, client: LeanClient, payload: bytes) -> None:
         try:
@@ -361,6 +370,15 @@ def next_rate(steps: list[Step], first: float) -> float | None:
 # -- one server under test ---------------------------------------------------------------------
 
 
+async def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
 async def idle_memory(replica: Replica, count: int) -> dict[str, Any]:
     """RSS growth of one replica per 1,000 idle clients (connected, in no room)."""
     warm, _ = await open_clients([("127.0.0.1", replica.port)] * 10)
@@ -371,9 +389,11 @@ async def idle_memory(replica: Replica, count: int) -> dict[str, Any]:
     await asyncio.sleep(2.0)
     after = replica.rss_kib()
     alive = sum(1 for c in clients if c is not None and not c.closed.is_set())
+    deflate = sum(1 for c in clients if c is not None and c.deflate)
     close_all(clients)
     return {
         "clients": alive,
+        "deflate": deflate,
         "failures": dict(failures),
         "rss_before_kib": before,
         "rss_after_kib": after,
@@ -394,14 +414,19 @@ async def fan_out(
     opened, failures = await open_clients(targets, receiver.on_packet)
     connect_seconds = time.perf_counter() - connect_started
     clients = []
+    join_started = time.perf_counter()
     for i, client in enumerate(opened):
-        if client is not None:
-            client.tag = tags[i]
-            client.emit("join_room", {"username": f"user{i}", "room": tags[i][0]})
-            clients.append(client)
-    deadline = time.perf_counter() + 30
-    while receiver.joined < len(clients) and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
+        if client is None:
+            continue
+        client.tag = tags[i]
+        clients.append(client)
+        client.emit("join_room", {"username": f"user{i}", "room": tags[i][0]})
+        # In batches: each join is announced to its room, so a burst of them is a storm of
+        # presence events; the join phase is set-up, not what is measured.
+        if len(clients) % JOIN_BATCH == 0:
+            await wait_for(lambda: receiver.joined >= len(clients), JOIN_TIMEOUT_SECONDS)
+    await wait_for(lambda: receiver.joined >= len(clients), JOIN_TIMEOUT_SECONDS)
+    join_seconds = time.perf_counter() - join_started
     await asyncio.sleep(1.0)  # the join announcements settle
     result: dict[str, Any] = {
         "clients": settings.clients,
@@ -409,10 +434,15 @@ async def fan_out(
         "joined": receiver.joined,
         "connect_failures": dict(failures),
         "connect_seconds": connect_seconds,
+        "join_seconds": join_seconds,
+        "deflate": sum(c.deflate for c in clients),
     }
     if receiver.joined < len(clients) or not clients:
         close_all(opened)
-        result["error"] = f"only {receiver.joined} of {len(clients)} clients joined"
+        result["error"] = (
+            f"only {receiver.joined} of {len(clients)} clients joined; "
+            f"errors {dict(receiver.errors)}"
+        )
         return result
     load = Load(clients, settings.rooms, receiver)
     steps: list[Step] = []
@@ -441,6 +471,7 @@ async def fan_out(
     result["steps"] = [s.summary() for s in steps]
     result["rss_kib"] = [r.rss_kib() for r in replicas]
     result["malformed"] = receiver.malformed
+    result["errors"] = dict(receiver.errors)
     best = max((s for s in steps if s.passed), key=lambda s: s.rate, default=None)
     if profile_label and settings.profile_seconds and best is not None:
         log(f"  profiling {replicas[0].name} for {settings.profile_seconds} s at {best.rate:.0f}")
@@ -512,6 +543,8 @@ def _step_row(label: str, mode: str, step: dict[str, Any] | None, result: dict[s
     notes += [fanout["error"]] if "error" in fanout else []
     if fanout.get("malformed"):
         notes.append(f"{fanout['malformed']} malformed events")
+    if fanout.get("errors"):
+        notes.append(f"error events {fanout['errors']}")
     if step is not None and step["loadgen_share"] > 0.9:
         notes.append("load generator saturated")
     lat = step["latency_ms"] if step else {}
@@ -521,6 +554,7 @@ def _step_row(label: str, mode: str, step: dict[str, Any] | None, result: dict[s
         "mode": mode,
         "clients": fanout.get("connected"),
         "connect failures": failures,
+        "deflate": _deflate(fanout),
         "msgs/s": step["rate"] if step else None,
         "delivered %": round(step["delivered"] * 100, 2) if step else None,
         "deliveries/s": step["deliveries_per_s"] if step else None,
@@ -537,6 +571,14 @@ def _step_row(label: str, mode: str, step: dict[str, Any] | None, result: dict[s
         "others CPU %": round(step["foreign_share"] * 100) if step else None,
         "notes": "; ".join(notes),
     }
+
+
+def _deflate(fanout: dict[str, Any]) -> str | None:
+    """Whether the server accepted the browser's permessage-deflate offer."""
+    if not fanout.get("connected"):
+        return None
+    agreed = fanout.get("deflate", 0)
+    return "yes" if agreed == fanout["connected"] else "no" if not agreed else f"{agreed}"
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
