@@ -7,6 +7,8 @@ Redis round trip yields to other greenlets, so there is no need for async APIs.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +45,40 @@ class HistoryPage:
 
     messages: list[Message]
     truncated: bool = False
+
+
+class CappedHistory:
+    """One room's last ``limit`` messages, held in this process.
+
+    It remembers the newest id trimmed away, so a ``since`` older than what is kept is reported
+    as ``truncated`` instead of silently skipping the gap. Used by the in-process store and by
+    the live Twitch rooms (every replica rebuilds those from Kafka).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.messages: deque[Message] = deque(maxlen=limit)
+        self.trimmed_through: str | None = None
+
+    def append(self, message: Message) -> None:
+        if len(self.messages) == self.messages.maxlen:
+            self.trimmed_through = self.messages[0].id
+        self.messages.append(message)
+
+    def remove(self, doomed: Callable[[Message], bool]) -> list[Message]:
+        """Drop the messages ``doomed`` picks (moderation); returns them."""
+        gone = [m for m in self.messages if doomed(m)]
+        if gone:
+            kept = [m for m in self.messages if not doomed(m)]
+            self.messages = deque(kept, maxlen=self.messages.maxlen)
+        return gone
+
+    def page(self, since: str | None) -> HistoryPage:
+        kept = list(self.messages)
+        if since is None:
+            return HistoryPage(messages=kept)
+        if self.trimmed_through is not None and since < self.trimmed_through:
+            return HistoryPage(messages=kept, truncated=True)
+        return HistoryPage(messages=[m for m in kept if m.id > since])
 
 
 class Store(Protocol):

@@ -7,19 +7,17 @@ the point of ``make run`` on a laptop. Under gevent no method here yields, so no
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 from app.clock import IdClock
-from app.store.base import HistoryPage, Message
+from app.store.base import CappedHistory, HistoryPage, Message
 
 LOBBY = "lobby"
 
 
 @dataclass
 class _Room:
-    messages: deque[Message]
-    trimmed_through: str | None = None
+    history: CappedHistory
     members: dict[str, tuple[str, str]] = field(default_factory=dict)  # casefold -> (name, sid)
     last_activity: float = field(default_factory=time.monotonic)
 
@@ -36,29 +34,20 @@ class MemoryStore:
     def _room(self, room: str) -> _Room:
         state = self._rooms.get(room)
         if state is None:
-            state = self._rooms[room] = _Room(messages=deque(maxlen=self.history_limit))
+            state = self._rooms[room] = _Room(history=CappedHistory(self.history_limit))
         state.last_activity = time.monotonic()
         return state
 
     def append(self, room: str, username: str, text: str) -> Message:
         state = self._room(room)
         message_id, stamp = self._clock.next()
-        if len(state.messages) == state.messages.maxlen:
-            state.trimmed_through = state.messages[0].id
         message = Message(id=message_id, room=room, username=username, message=text, time=stamp)
-        state.messages.append(message)
+        state.history.append(message)
         return message
 
     def history(self, room: str, since: str | None = None) -> HistoryPage:
         state = self._rooms.get(room)
-        if state is None:
-            return HistoryPage(messages=[])
-        kept = list(state.messages)
-        if since is None:
-            return HistoryPage(messages=kept)
-        if state.trimmed_through is not None and since < state.trimmed_through:
-            return HistoryPage(messages=kept, truncated=True)
-        return HistoryPage(messages=[m for m in kept if m.id > since])
+        return HistoryPage(messages=[]) if state is None else state.history.page(since)
 
     def claim(self, room: str, username: str, sid: str) -> bool:
         members = self._room(room).members

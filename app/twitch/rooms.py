@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.store.base import HistoryPage, Message
+from app.store.base import CappedHistory, HistoryPage, Message
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ def record_id(partition: int, offset: int) -> str:
 
 @dataclass
 class _Channel:
-    messages: deque[Message]
-    trimmed_through: str | None = None
+    history: CappedHistory
     recent: deque[float] = field(default_factory=deque)  # monotonic receipt times
     last_seen: float = 0.0
 
@@ -61,14 +60,7 @@ class TwitchRooms:
 
     def history(self, room: str, since: str | None) -> HistoryPage:
         channel = self._channels.get(room[1:])
-        if channel is None:
-            return HistoryPage(messages=[])
-        kept = list(channel.messages)
-        if since is None:
-            return HistoryPage(messages=kept)
-        if channel.trimmed_through is not None and since < channel.trimmed_through:
-            return HistoryPage(messages=kept, truncated=True)
-        return HistoryPage(messages=[m for m in kept if m.id > since])
+        return HistoryPage(messages=[]) if channel is None else channel.history.page(since)
 
     # -- records -------------------------------------------------------------------------
 
@@ -81,26 +73,18 @@ class TwitchRooms:
         kind = record["type"]
         if kind in ("message", "notice"):
             message = _to_message(room, record_id(partition, offset), record)
-            if len(channel.messages) == channel.messages.maxlen:
-                channel.trimmed_through = channel.messages[0].id
-            channel.messages.append(message)
+            channel.history.append(message)
             channel.recent.append(time.monotonic())
             return [("receive_message", room, message.to_event())]
         if kind == "delete":
             twitch_id = _str(record, "id")
-            gone = [m for m in channel.messages if m.extra.get("twitch_id") == twitch_id]
-            channel.messages = deque(
-                (m for m in channel.messages if m not in gone), maxlen=self.history_limit
-            )
+            gone = channel.history.remove(lambda m: m.extra.get("twitch_id") == twitch_id)
             return [("message_deleted", room, {"room": room, "id": m.id}) for m in gone]
         if kind == "clear":
             username = record.get("username")
             if username is not None and not isinstance(username, str):
                 raise BadRecord("clear.username must be a string or null")
-            channel.messages = deque(
-                (m for m in channel.messages if username is not None and m.username != username),
-                maxlen=self.history_limit,
-            )
+            channel.history.remove(lambda m: username is None or m.username == username)
             return [("room_cleared", room, {"room": room, "username": username})]
         raise BadRecord(f"unknown record type {kind!r}")
 
@@ -133,7 +117,7 @@ class TwitchRooms:
     def _channel(self, login: str) -> _Channel:
         channel = self._channels.get(login)
         if channel is None:
-            channel = self._channels[login] = _Channel(messages=deque(maxlen=self.history_limit))
+            channel = self._channels[login] = _Channel(history=CappedHistory(self.history_limit))
         channel.last_seen = time.monotonic()
         return channel
 
