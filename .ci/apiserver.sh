@@ -17,17 +17,9 @@ ETCD_PEER_PORT="${ETCD_PEER_PORT:-$((ETCD_PORT + 1))}"
 DIR="${APISERVER_DIR:-$ROOT/.tools/run/apiserver-$APISERVER_PORT}"
 KUBE_APISERVER="$ROOT/.tools/bin/kube-apiserver"
 
-stop_pid() { # name
-  local pidfile="$DIR/$1.pid"
-  [ -f "$pidfile" ] || return 0
-  local pid; pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
-}
+# shellcheck source=lib.sh
+. "$ROOT/.ci/lib.sh"
+stop_pid() { stop_pidfile "$DIR/$1.pid"; } # name
 
 start() {
   [ -x "$KUBE_APISERVER" ] || "$ROOT/.ci/install-tools.sh" apiserver

@@ -19,31 +19,13 @@ KAFKA_TOPIC="${KAFKA_TOPIC:-twitch.chat}"
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 PROMETHEUS_CONFIG="${PROMETHEUS_CONFIG:-}"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_port() { # port seconds name
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    port_open "$1" && return 0
-    sleep 0.1
-  done
-  echo "services: $3 did not open 127.0.0.1:$1 within $2 s" >&2
-  return 1
-}
+# shellcheck source=lib.sh
+. "$ROOT/.ci/lib.sh"
 
 state_dir() { echo "${SERVICES_DIR:-$TOOLS/run/$1-$2}"; }
 
-stop_pidfile() { # dir name
-  local pidfile="$1/pid"
-  [ -f "$pidfile" ] || { echo "services: $2 not started here"; return 0; }
-  local pid; pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
-  echo "services: $2 stopped"
+stop_service() { # dir name
+  if [ -f "$1/pid" ]; then stop_pidfile "$1/pid"; echo "services: $2 stopped"; else echo "services: $2 not started here"; fi
 }
 
 start_redis() {
@@ -135,9 +117,9 @@ YML
   echo "services: prometheus on 127.0.0.1:$PROMETHEUS_PORT"
 }
 
-stop_redis() { stop_pidfile "$(state_dir redis "$REDIS_PORT")" redis; }
-stop_kafka() { stop_pidfile "$(state_dir kafka "$KAFKA_PORT")" kafka; }
-stop_prometheus() { stop_pidfile "$(state_dir prometheus "$PROMETHEUS_PORT")" prometheus; }
+stop_redis() { stop_service "$(state_dir redis "$REDIS_PORT")" redis; }
+stop_kafka() { stop_service "$(state_dir kafka "$KAFKA_PORT")" kafka; }
+stop_prometheus() { stop_service "$(state_dir prometheus "$PROMETHEUS_PORT")" prometheus; }
 
 status_one() { # name port
   if port_open "$2"; then echo "$1: up on 127.0.0.1:$2"; else echo "$1: down ($2)"; fi

@@ -9,7 +9,8 @@ stop_started() {
   if [ ${#started[@]} -gt 0 ]; then .ci/services.sh stop "${started[@]}" || true; fi
 }
 trap stop_started EXIT
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=lib.sh
+. .ci/lib.sh
 for pair in "redis:$REDIS_PORT" "kafka:$KAFKA_PORT"; do
   svc="${pair%%:*}"; port="${pair##*:}"
   if ! port_open "$port"; then
