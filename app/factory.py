@@ -16,7 +16,7 @@ from app.message_queue import RedisMessageQueue
 from app.runtime import Livechat
 from app.store import make_store
 from app.twitch.rooms import TwitchRooms
-from app.websocket import without_compression
+from app.websocket import install_compact_websocket
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def create_app(
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
         **({"client_manager": queue} if queue is not None else {}),
     )
-    # After SocketIO(), which wrapped wsgi_app in engineio's middleware: see app/websocket.py.
-    app.wsgi_app = without_compression(app.wsgi_app)  # type: ignore[method-assign,assignment]
+    # No permessage-deflate, and a room broadcast framed once: see app/websocket.py.
+    install_compact_websocket(socketio.server.eio)
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
     livechat = Livechat(settings, socketio, make_store(settings), live_rooms)
     app.extensions["livechat"] = livechat

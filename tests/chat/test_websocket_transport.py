@@ -1,7 +1,8 @@
-"""A browser's permessage-deflate offer is declined (app/websocket.py): frames go uncompressed.
+"""The WebSocket transport (app/websocket.py): no permessage-deflate, broadcasts framed once.
 
-Raw sockets rather than a client library, because what is checked is the upgrade response
-and the first frame's header bits exactly as a browser would get them.
+The upgrade is checked over a raw socket, because what matters is the response and the first
+frame's header bits exactly as a browser gets them; the frame builder is checked byte for byte
+against wsproto, which simple-websocket would otherwise have used for every client.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import os
 import socket
 
 import pytest
+from wsproto.frame_protocol import FrameProtocol
 
+from app import create_app
+from app.config import Settings
+from app.websocket import text_frame
 from tests.support.procs import ChatServer
 
 BROWSER_OFFER = "permessage-deflate; client_max_window_bits"
@@ -47,3 +52,27 @@ def test_upgrade_declines_compression(server: ChatServer, extensions: str | None
     # The Engine.IO open packet: a final text frame (0x81) without RSV1, i.e. not compressed.
     assert first_frame[0] == 0x81, first_frame[:8]
     assert first_frame[2:3] == b"0", first_frame[:8]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "4", "x" * 125, "x" * 126, "é" * 300, "x" * 65535, "x" * 65536, '42["m",{"t":"ü🙂"}]'],
+)
+def test_text_frame_matches_wsproto(text: str) -> None:
+    expected = FrameProtocol(client=False, extensions=[]).send_data(text, fin=True)
+    assert text_frame(text) == expected
+    assert text_frame(text) == expected  # from the cache
+    copy = "".join(list(text))  # equal, but another object: framed on its own
+    assert text_frame(copy) == expected
+
+
+def test_frames_are_cached_by_identity_not_equality() -> None:
+    first, second = "4" + "a" * 10, "4" + "b" * 10
+    assert text_frame(first) != text_frame(second)
+    assert text_frame(first) is text_frame(first)
+
+
+def test_factory_installs_the_compact_websocket() -> None:
+    app = create_app(Settings(secret_key="test"))
+    eio = app.extensions["socketio"].server.eio
+    assert eio._async["websocket"].__name__ == "CompactWebSocket"
