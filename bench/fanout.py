@@ -19,11 +19,12 @@ the other core (``LOADGEN_CPU``). Its own CPU share is reported for every step: 
 was saturated measured the client, and is flagged.
 
 Settings (environment, validated at start): ``BENCH_FANOUT_CLIENTS`` (1000),
-``BENCH_FANOUT_ROOMS`` (10), ``BENCH_FANOUT_RATE`` (first step, messages/s, 50),
-``BENCH_FANOUT_STEP_SECONDS`` (6), ``BENCH_FANOUT_MAX_STEPS`` (7), ``BENCH_FANOUT_IDLE``
-(1000), ``BENCH_FANOUT_SERVERS`` (``livechat,peer``), ``BENCH_FANOUT_BASELINE`` (a git revision:
-also run livechat as of that commit, labelled ``livechat@<rev>``), ``BENCH_FANOUT_PROFILE``
-(seconds of py-spy sampling of one livechat worker at its capacity rate; 0: off).
+``BENCH_FANOUT_ROOMS`` (10), ``BENCH_FANOUT_RATE`` (first step, messages/s, 100),
+``BENCH_FANOUT_STEP_SECONDS`` (6), ``BENCH_FANOUT_MAX_STEPS`` (8), ``BENCH_FANOUT_IDLE``
+(1000), ``BENCH_FANOUT_SERVERS`` (``livechat,peer``), ``BENCH_FANOUT_BASELINE`` (git revisions,
+comma-separated: also run livechat's ``app`` as of each, labelled ``livechat@<rev>``, to show
+an optimization's before and after in the same table), ``BENCH_FANOUT_PROFILE`` (seconds of
+py-spy sampling of one livechat worker at its capacity rate, 8; 0: off).
 
 Full results go to ``bench/results/fanout.json``, server logs and profiles beside it.
 """
@@ -104,7 +105,7 @@ class Settings:
     max_steps: int
     idle: int
     servers: tuple[str, ...]
-    baseline: str | None
+    baselines: tuple[str, ...]
     profile_seconds: int
 
     @classmethod
@@ -120,13 +121,17 @@ class Settings:
         settings = cls(
             clients=_int_env("BENCH_FANOUT_CLIENTS", 1000, 2),
             rooms=_int_env("BENCH_FANOUT_ROOMS", 10, 1),
-            rate=_int_env("BENCH_FANOUT_RATE", 50, 1),
+            rate=_int_env("BENCH_FANOUT_RATE", 100, 1),
             step_seconds=_int_env("BENCH_FANOUT_STEP_SECONDS", 6, 1),
-            max_steps=_int_env("BENCH_FANOUT_MAX_STEPS", 7, 1),
+            max_steps=_int_env("BENCH_FANOUT_MAX_STEPS", 8, 1),
             idle=_int_env("BENCH_FANOUT_IDLE", 1000, 0),
             servers=servers,
-            baseline=os.environ.get("BENCH_FANOUT_BASELINE") or None,
-            profile_seconds=_int_env("BENCH_FANOUT_PROFILE", 0, 0),
+            baselines=tuple(
+                r.strip()
+                for r in os.environ.get("BENCH_FANOUT_BASELINE", "").split(",")
+                if r.strip()
+            ),
+            profile_seconds=_int_env("BENCH_FANOUT_PROFILE", 8, 0),
         )
         if settings.clients < 2 * settings.rooms:
             raise SettingError("BENCH_FANOUT_CLIENTS: need at least two clients per room")
@@ -642,8 +647,7 @@ def run() -> list[Row]:
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {LOADGEN_CPU})
     labels = list(settings.servers)
-    if settings.baseline:
-        labels.insert(0, f"livechat@{settings.baseline}")
+    labels[:0] = [f"livechat@{revision}" for revision in settings.baselines]
     log(
         f"{settings.clients} clients in {settings.rooms} rooms on 2 replicas; "
         f"servers and Redis on CPU 0, load generator on CPU {LOADGEN_CPU}"
