@@ -560,7 +560,7 @@ def _step_row(label: str, mode: str, step: dict[str, Any] | None, result: dict[s
         "clients": fanout.get("connected"),
         "connect failures": failures,
         "deflate": _deflate(fanout),
-        "msgs/s": step["rate"] if step else None,
+        "msgs/s": round(step["rate"]) if step else None,
         "delivered %": round(step["delivered"] * 100, 2) if step else None,
         "deliveries/s": step["deliveries_per_s"] if step else None,
         "p50 ms": lat.get("p50"),
