@@ -487,7 +487,7 @@ async def fan_out(
             )
         )
         await asyncio.sleep(0.5)
-        await load.run_step(len(steps), best.rate, settings.profile_seconds - 1, replicas, redis)
+        await load.run_step(tag, best.rate, settings.profile_seconds - 1, replicas, redis)
         result["profile"] = await profiling
     close_all(opened)
     return result
@@ -499,18 +499,23 @@ def run_loop(coroutine: Coroutine[Any, Any, T]) -> T:
         return runner.run(coroutine)
 
 
-def run_server(label: str, settings: Settings, redis: Redis) -> dict[str, Any]:
+def make_replicas(label: str, redis_url: str) -> list[Replica]:
     if label == "peer":
-        replicas = peer_replicas(redis.url)
-    elif label == "livechat":
-        replicas = livechat_replicas(redis.url, label)
-    else:
-        revision = label.split("@", 1)[1]
-        replicas = livechat_replicas(redis.url, label, baseline_source(revision))
+        return peer_replicas(redis_url)
+    if label == "livechat":
+        return livechat_replicas(redis_url, label)
+    revision = label.split("@", 1)[1]
+    return livechat_replicas(redis_url, label, baseline_source(revision))
+
+
+def run_server(label: str, settings: Settings, redis: Redis) -> dict[str, Any]:
+    """One server's idle and fan-out measurements; a failure becomes its row's note."""
     log(f"{label}: starting two replicas")
     redis.flush()
     result: dict[str, Any] = {"server": label}
+    replicas: list[Replica] = []
     try:
+        replicas = make_replicas(label, redis.url)
         for replica in replicas:
             replica.start()
         if settings.idle:
@@ -653,9 +658,12 @@ def run() -> list[Row]:
         f"servers and Redis on CPU 0, load generator on CPU {LOADGEN_CPU}"
     )
     redis = Redis()
-    redis.start()
     try:
+        redis.start()
         results = [run_server(label, settings, redis) for label in labels]
+    except RuntimeError as exc:  # no Redis: every server's row says so, the other benchmarks run
+        log(str(exc))
+        results = [{"server": label, "error": str(exc)} for label in labels]
     finally:
         redis.stop()
     (RESULTS / "fanout.json").write_text(json.dumps(results, indent=2))
