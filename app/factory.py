@@ -57,8 +57,9 @@ def create_app(
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
         **({"client_manager": queue} if queue is not None else {}),
     )
-    # No permessage-deflate, and a room broadcast framed once: see app/websocket.py.
-    install_compact_websocket(socketio.server.eio)
+    # No permessage-deflate, a room broadcast framed once and written without a queue hop
+    # when a member's connection is idle: see app/websocket.py.
+    install_compact_websocket(socketio.server)
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
     livechat = Livechat(settings, socketio, make_store(settings), live_rooms)
     app.extensions["livechat"] = livechat

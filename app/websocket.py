@@ -18,6 +18,18 @@ then hands that same string to simple-websocket, which builds a wsproto event an
 the WebSocket frame again for every member. Without extensions a server's frame depends on the
 payload only (servers do not mask), so ``CompactWebSocket`` builds it once per message and
 writes the same bytes to each socket, exactly as simple-websocket would have.
+
+**Written by the broadcaster when the connection is idle.** python-engineio gives every
+connection a queue and a writer greenlet: each delivery was a queue put, a switch to that
+greenlet, a queue wait with a gevent ``Timeout`` around it and a switch back, several times the
+cost of the ``send`` system call itself (the profile's top entries after the two changes
+above). When nothing is queued or being written for a member, the greenlet that emits now
+writes the frame to that member's socket itself, with a non-blocking ``send``: what the writer
+would have done, in the same order, minus the hops. Anything else takes the queue as before: a
+member with packets waiting or a write in progress (order), a socket whose buffer is full (the
+broadcaster never blocks on a slow member; the writer waits for it), binary or closing
+connections, and servers not on gevent. A frame the kernel took only part of has its tail queued
+for the writer, ahead of anything sent later.
 """
 
 from __future__ import annotations
@@ -59,17 +71,43 @@ def text_frame(message: str) -> bytes:
     return frame
 
 
-def install_compact_websocket(eio_server: Any) -> bool:
-    """Serve this engineio server's WebSockets with ``CompactWebSocket``; False if not possible.
+class _RawFrame(str):
+    """Bytes the writer must send verbatim: the tail of a frame written in part."""
+
+    raw: bytes
+
+
+class _FrameTail:
+    """Queued like an engineio packet; the writer sends ``encode()`` through ``send``."""
+
+    binary = False
+
+    def __init__(self, raw: bytes) -> None:
+        self._frame = _RawFrame()
+        self._frame.raw = raw
+
+    def encode(self, b64: bool = False) -> _RawFrame:
+        return self._frame
+
+
+#: Open WebSockets by engineio sid, for ``write_now``; sids are unique across servers.
+_by_sid: dict[str, Any] = {}
+
+
+def install_compact_websocket(sio_server: Any) -> bool:
+    """Serve this Socket.IO server's WebSockets with ``CompactWebSocket``; False if not possible.
 
     engineio picks the class from its async driver (``_async["websocket"]``); the override is
     made on this server's own copy, so other servers in the process are untouched. It applies
     only on top of simple-websocket (not gevent-websocket, which engineio would prefer if it
     were installed, and which negotiates no extension anyway), and is skipped with a warning
-    otherwise.
+    otherwise. The server's ``_send_eio_packet``, through which python-socketio sends every
+    packet of an emit, tries ``write_now`` first.
     """
+    import gevent.socket
     from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 
+    eio_server = sio_server.eio
     drivers: dict[str, Any] = getattr(eio_server, "_async", None) or {}
     base = drivers.get("websocket")
     if not (isinstance(base, type) and issubclass(base, SimpleWebSocketWSGI)):
@@ -79,20 +117,80 @@ def install_compact_websocket(eio_server: Any) -> bool:
     class CompactWebSocket(base):  # type: ignore[valid-type,misc]
         """simple-websocket without extensions, whole text messages framed once."""
 
+        #: True while the writer greenlet is inside a ``send`` (it may be waiting in it).
+        writing = False
+        eio_socket: Any = None
+        ws: Any = None
+
         def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             environ.pop(_OFFER, None)  # so the frames below are never compressed
-            return super().__call__(environ, start_response)
+            # engineio passes its Socket's bound ``_websocket_handler`` as the handler.
+            self.eio_socket = getattr(self.app, "__self__", None)
+            sid = getattr(self.eio_socket, "sid", None)
+            if sid is not None:
+                _by_sid[sid] = self
+            try:
+                return super().__call__(environ, start_response)
+            finally:
+                if sid is not None and _by_sid.get(sid) is self:
+                    del _by_sid[sid]
 
         def send(self, message: Any) -> Any:
+            """The writer greenlet's path (engineio calls it with ``pkt.encode()``)."""
             ws = self.ws
-            if (
-                type(message) is not str
-                or not ws.connected
-                or ws.ws.state is not ConnectionState.OPEN
-            ):
-                return super().send(message)  # the general path: binary, closing, closed
-            ws.sock.send(text_frame(message))  # ``send``, as simple-websocket's own
+            self.writing = True
+            try:
+                if type(message) is _RawFrame:
+                    ws.sock.sendall(message.raw)
+                elif (
+                    type(message) is not str
+                    or not ws.connected
+                    or ws.ws.state is not ConnectionState.OPEN
+                ):
+                    return super().send(message)  # the general path: binary, closing, closed
+                else:
+                    ws.sock.sendall(text_frame(message))
+            finally:
+                self.writing = False
             return None
 
+        def write_now(self, pkt: Any) -> bool:
+            """Write ``pkt`` from the calling greenlet if nothing is ahead of it; True if done."""
+            ws, eio = self.ws, self.eio_socket
+            if (
+                self.writing
+                or ws is None
+                or eio is None
+                or eio.queue.qsize()
+                or not eio.upgraded
+                or eio.upgrading
+                or eio.closing
+                or eio.closed
+                or pkt.binary
+                or not ws.connected
+                or ws.ws.state is not ConnectionState.OPEN
+                or not isinstance(ws.sock, gevent.socket.socket)
+            ):
+                return False
+            message = pkt.encode()
+            if type(message) is not str:
+                return False
+            frame = text_frame(message)
+            try:
+                sent: int = ws.sock.send(frame, 0, 0.0)  # gevent: timeout 0, never waits
+            except OSError:  # full buffer (EAGAIN) or broken: the writer deals with it
+                return False
+            if sent < len(frame):
+                eio.queue.put(_FrameTail(frame[sent:]))
+            return True
+
     eio_server._async = {**drivers, "websocket": CompactWebSocket}
+    queue_packet = sio_server._send_eio_packet
+
+    def send_eio_packet(eio_sid: str, eio_pkt: Any) -> None:
+        ws = _by_sid.get(eio_sid)
+        if ws is None or not ws.write_now(eio_pkt):
+            queue_packet(eio_sid, eio_pkt)
+
+    sio_server._send_eio_packet = send_eio_packet
     return True

@@ -1,4 +1,5 @@
-"""The WebSocket transport (app/websocket.py): no permessage-deflate, broadcasts framed once.
+"""The WebSocket transport (app/websocket.py): no permessage-deflate, broadcasts framed once and
+written by the broadcaster to idle connections.
 
 The upgrade is checked over a raw socket, because what matters is the response and the first
 frame's header bits exactly as a browser gets them; the frame builder is checked byte for byte
@@ -8,10 +9,18 @@ against wsproto, which simple-websocket would otherwise have used for every clie
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
+from types import SimpleNamespace
+from typing import Any
 
+import gevent
+import gevent.queue
+import gevent.socket
 import pytest
+from engineio import packet as eio_packet
+from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import FrameProtocol
 
 from app import create_app
@@ -76,3 +85,80 @@ def test_factory_installs_the_compact_websocket() -> None:
     app = create_app(Settings(secret_key="test"))
     eio = app.extensions["socketio"].server.eio
     assert eio._async["websocket"].__name__ == "CompactWebSocket"
+
+
+def _compact_websocket(sock: Any) -> Any:
+    """A ``CompactWebSocket`` over ``sock``, with engineio's side as plain state."""
+    app = create_app(Settings(secret_key="test"))
+    cls = app.extensions["socketio"].server.eio._async["websocket"]
+    ws = cls.__new__(cls)
+    ws.eio_socket = SimpleNamespace(
+        queue=gevent.queue.Queue(), upgraded=True, upgrading=False, closing=False, closed=False
+    )
+    ws.ws = SimpleNamespace(connected=True, ws=SimpleNamespace(state=ConnectionState.OPEN))
+    ws.ws.sock = sock
+    return ws
+
+
+def _packet(text: str) -> eio_packet.Packet:
+    return eio_packet.Packet(eio_packet.MESSAGE, data=text)
+
+
+def test_idle_connection_is_written_by_the_broadcaster() -> None:
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ws = _compact_websocket(ours)
+        pkt = _packet('2["receive_message",{"message":"hi"}]')
+        assert ws.write_now(pkt)
+        expected = text_frame(pkt.encode())
+        assert theirs.recv(len(expected) + 10) == expected
+        assert ws.eio_socket.queue.qsize() == 0
+
+
+@pytest.mark.parametrize("state", ["queued", "writing", "closing", "binary"])
+def test_anything_ahead_or_unusual_takes_the_queue(state: str) -> None:
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ws = _compact_websocket(ours)
+        pkt = _packet("2hello")
+        if state == "queued":
+            ws.eio_socket.queue.put(_packet("2earlier"))
+        elif state == "writing":
+            ws.writing = True
+        elif state == "closing":
+            ws.eio_socket.closing = True
+        else:
+            pkt = eio_packet.Packet(eio_packet.MESSAGE, data=b"\x00\x01")
+        assert not ws.write_now(pkt)
+        theirs.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            theirs.recv(100)  # nothing was written
+
+
+def test_a_partly_written_frame_queues_its_tail_for_the_writer() -> None:
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        ws = _compact_websocket(ours)
+        pkt = _packet("2" + "x" * 500_000)  # far more than the socket buffers take at once
+        assert ws.write_now(pkt)
+        frame = text_frame(pkt.encode())
+        (tail,) = [ws.eio_socket.queue.get_nowait()]
+        received = b""
+        writer = gevent.spawn(ws.send, tail.encode())  # what engineio's writer does with it
+        while len(received) < len(frame):
+            received += theirs.recv(1 << 16)
+        writer.get(timeout=10)
+        assert received == frame
+        assert not ws.writing
+
+
+def test_a_full_socket_leaves_the_packet_to_the_queue() -> None:
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                ours.send(b"\x00" * 65536)  # fill every buffer; nobody reads
+        ws = _compact_websocket(ours)
+        assert not ws.write_now(_packet("2hello"))
