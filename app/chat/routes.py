@@ -98,10 +98,18 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
+    """200 when every configured dependency answers, else 503 naming the failing ones.
+
+    ``?ignore=kafka`` leaves named dependencies out of the verdict (still reported): the chart's
+    readiness probe uses it so a Kafka outage, which only pauses the live Twitch rooms, does not
+    pull every replica out of the Service and end all chat.
+    """
     failing = _livechat().failing_dependencies()
-    if failing:
+    ignored = {name for name in http_request.args.get("ignore", "").split(",") if name}
+    blocking = [name for name in failing if name not in ignored]
+    if blocking:
         return jsonify(status="unavailable", failing=failing), 503
-    return jsonify(status="ready")
+    return jsonify(status="ready", failing=failing)
 
 
 @bp.get("/metrics")

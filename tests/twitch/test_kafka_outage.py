@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import requests
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from playwright.sync_api import Browser, expect
@@ -66,6 +67,10 @@ def test_outage_is_shown_and_consumption_resumes(browser: Browser, kafka: Servic
         client.wait_for("live_status", lambda s: s["available"] is False, timeout=30)
         expect(page.locator("#live_status")).to_be_visible(timeout=30_000)
         assert "unreachable" in page.locator("#live_status").inner_text()
+        ready = requests.get(chat.url + "/readyz", timeout=5)
+        assert ready.status_code == 503 and ready.json()["failing"] == ["kafka"]
+        # What the chart's readiness probe asks: the rest of the chat is still serving.
+        assert requests.get(chat.url + "/readyz?ignore=kafka", timeout=5).status_code == 200
 
         kafka.start()
         client.wait_for("live_status", lambda s: s["available"] is True, timeout=60)
