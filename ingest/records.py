@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.irc.twitch import ChatEvent, ClearChat, ClearMsg, PrivMsg, UserNotice, parse_badges
+from ingest.irc.twitch import ChatEvent, ClearChat, ClearMsg, PrivMsg, parse_badges
 from ingest.irc.twitch import parse_emotes as parse_emote_tag
 
 SCHEMA_VERSION = 1
@@ -61,57 +61,50 @@ class RecordBuilder:
 
     def build(self, event: ChatEvent, received_ms: int, raw_line: str) -> Record:
         """The record for ``event``; ``received_ms`` stands in for a missing tmi-sent-ts."""
-        value: dict[str, Any] = {"v": SCHEMA_VERSION}
-        sent = format_time(event.sent_ms if event.sent_ms is not None else received_ms)
-        dedup_key = raw_line
-        if isinstance(event, PrivMsg):
-            tags = event.tags
-            color = tags.get("color", "")
-            value.update(
-                type="message",
-                order=next(self._order),
-                streamer=event.channel,
-                time=sent,
-                username=event.login,
-                message=event.text,
-                id=event.id,
-                display_name=tags.get("display-name") or event.login,
-                color=color.upper() if _COLOR.match(color) else None,
-                badges=parse_badges(tags.get("badges", "")),
-                emotes=emotes_of(event.text, tags.get("emotes", "")),
-                action=event.action,
-            )
-            dedup_key = event.id
-        elif isinstance(event, ClearMsg):
-            value.update(
-                type="delete",
-                order=next(self._order),
-                streamer=event.channel,
-                time=sent,
-                id=event.target_id,
-                username=event.login,
-            )
-        elif isinstance(event, ClearChat):
-            value.update(
-                type="clear",
-                order=next(self._order),
-                streamer=event.channel,
-                time=sent,
-                username=event.login,
-                duration=event.duration,
-            )
-        elif isinstance(event, UserNotice):
-            value.update(
-                type="notice",
-                order=next(self._order),
-                streamer=event.channel,
-                time=sent,
-                id=event.id,
-                username=event.login,
-                notice=event.kind,
-                system_message=event.system_message,
-                message=event.text,
-            )
-            dedup_key = event.id
+        kind, fields, dedup_key = _type_fields(event)
+        value: dict[str, Any] = {
+            "v": SCHEMA_VERSION,
+            "type": kind,
+            "order": next(self._order),
+            "streamer": event.channel,
+            "time": format_time(event.sent_ms if event.sent_ms is not None else received_ms),
+            **fields,
+        }
         payload = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-        return Record(event.channel, payload, value["type"], dedup_key)
+        return Record(event.channel, payload, kind, dedup_key or raw_line)
+
+
+def _type_fields(event: ChatEvent) -> tuple[str, dict[str, Any], str | None]:
+    """(record type, the fields only that type has, Twitch's message id if the event has one)."""
+    if isinstance(event, PrivMsg):
+        tags = event.tags
+        color = tags.get("color", "")
+        return (
+            "message",
+            {
+                "username": event.login,
+                "message": event.text,
+                "id": event.id,
+                "display_name": tags.get("display-name") or event.login,
+                "color": color.upper() if _COLOR.match(color) else None,
+                "badges": parse_badges(tags.get("badges", "")),
+                "emotes": emotes_of(event.text, tags.get("emotes", "")),
+                "action": event.action,
+            },
+            event.id,
+        )
+    if isinstance(event, ClearMsg):
+        return "delete", {"id": event.target_id, "username": event.login}, None
+    if isinstance(event, ClearChat):
+        return "clear", {"username": event.login, "duration": event.duration}, None
+    return (
+        "notice",
+        {
+            "id": event.id,
+            "username": event.login,
+            "notice": event.kind,
+            "system_message": event.system_message,
+            "message": event.text,
+        },
+        event.id,
+    )
