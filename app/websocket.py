@@ -113,6 +113,10 @@ def install_compact_websocket(sio_server: Any) -> bool:
     if not (isinstance(base, type) and issubclass(base, SimpleWebSocketWSGI)):
         log.warning("WebSocket transport left as is: %r is not simple-websocket", base)
         return False
+    if not callable(getattr(sio_server, "_send_eio_packet", None)):
+        # A python-socketio release without this internal hook: serve the stock path.
+        log.warning("WebSocket transport left as is: python-socketio has no _send_eio_packet")
+        return False
 
     class CompactWebSocket(base):  # type: ignore[valid-type,misc]
         """simple-websocket without extensions, whole text messages framed once."""
