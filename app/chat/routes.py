@@ -69,16 +69,14 @@ def room_messages(room: str) -> Any:
     except ClientError as exc:
         return jsonify(error=exc.code, message=exc.message), 400
     raw_limit = http_request.args.get("limit", str(settings.history_limit))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= settings.history_limit:
-        return jsonify(
-            error="invalid_limit",
-            message=f"limit must be an integer between 1 and {settings.history_limit}",
-        ), 400
+    if not raw_limit.isdigit() or int(raw_limit) < 1:
+        return jsonify(error="invalid_limit", message="limit must be a positive integer"), 400
+    limit = min(int(raw_limit), settings.history_limit)  # more than is kept: all that is kept
     try:
         page = _livechat().history(room)
     except StoreUnavailable:
         return jsonify(error="unavailable", message="chat storage is unreachable"), 503
-    messages = [m.to_event() for m in page.messages][-int(raw_limit) :]
+    messages = [m.to_event() for m in page.messages][-limit:]
     return jsonify(room=room, messages=messages)
 
 

@@ -156,8 +156,11 @@ def test_http_api(server: ChatServer) -> None:
     assert empty.json()["messages"] == []
     bad = requests.get(f"{server.url}/api/rooms/bad%20room/messages", timeout=5)
     assert bad.status_code == 400
-    bad_limit = requests.get(f"{server.url}/api/rooms/lobby/messages?limit=0", timeout=5)
-    assert bad_limit.status_code == 400
+    for bad in ("0", "-3", "many"):
+        bad_limit = requests.get(f"{server.url}/api/rooms/lobby/messages?limit={bad}", timeout=5)
+        assert bad_limit.status_code == 400 and bad_limit.json()["error"] == "invalid_limit"
+    big = requests.get(f"{server.url}/api/rooms/lobby/messages?limit=5000", timeout=5)
+    assert big.status_code == 200 and len(big.json()["messages"]) <= 50
     page = requests.get(f"{server.url}/chat", params={"username": "u", "room": "lobby"}, timeout=5)
     assert page.status_code == 200
     for element in ('id="messages"', 'id="message_input_form"', 'id="message_input"'):
