@@ -143,17 +143,35 @@
     status.textContent = text;
   }
 
+  // User-room ids are epoch ms x 10^6 + a sequence. Two replicas can deliver live messages a few
+  // milliseconds out of id order, so resume a little before the newest id seen: the replay may
+  // repeat messages (dropped by id above) but never skips one. Twitch rooms come from one ordered
+  // Kafka partition and resume exactly.
+  const RESUME_MARGIN = 2000n * 1000000n;
+  function resumeFrom(id) {
+    if (room.startsWith("#")) return id;
+    const earlier = BigInt(id) - RESUME_MARGIN;
+    return (earlier > 0n ? earlier : 0n).toString().padStart(id.length, "0");
+  }
+
   const socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
 
   socket.on("connect", function () {
     setStatus("online", "connected");
     const join = { username: username, room: room };
-    if (lastId !== null) join.since = lastId;
+    if (lastId !== null) join.since = resumeFrom(lastId);
     socket.emit("join_room", join, function (ack) {
       if (ack && ack.ok && ack.username) username = ack.username;
     });
   });
-  socket.on("disconnect", function () { setStatus("offline", "reconnecting…"); });
+  socket.on("disconnect", function (reason) {
+    setStatus("offline", "reconnecting…");
+    // A replica that shuts down gracefully disconnects its clients itself, and socket.io does
+    // not retry such a disconnect on its own: come back (to whichever replica answers).
+    if (reason === "io server disconnect") {
+      setTimeout(function () { socket.connect(); }, 500 + Math.random() * 1500);
+    }
+  });
   socket.io.on("reconnect_attempt", function () { setStatus("connecting", "reconnecting…"); });
 
   socket.on("history", function (data) {
