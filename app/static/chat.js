@@ -158,12 +158,26 @@
 
   socket.on("connect", function () {
     setStatus("online", "connected");
-    const join = { username: username, room: room };
-    if (lastId !== null) join.since = resumeFrom(lastId);
-    socket.emit("join_room", join, function (ack) {
-      if (ack && ack.ok && ack.username) username = ack.username;
-    });
+    join();
   });
+
+  let joinedOnce = false;
+  function join() {
+    const request = { username: username, room: room };
+    if (lastId !== null) request.since = resumeFrom(lastId);
+    socket.emit("join_room", request, function (ack) {
+      if (ack && ack.ok) {
+        joinedOnce = true;
+        setStatus("online", "connected");
+        if (ack.username) username = ack.username;
+      } else if (ack && ack.code === "name_taken" && joinedOnce && socket.connected) {
+        // Our own previous connection died with a crashed replica and still holds the name
+        // until its presence entry expires (within PRESENCE_TTL_SECONDS): try again shortly.
+        setStatus("connecting", "rejoining…");
+        setTimeout(function () { if (socket.connected) join(); }, 3000);
+      }
+    });
+  }
   socket.on("disconnect", function (reason) {
     setStatus("offline", "reconnecting…");
     // A replica that shuts down gracefully disconnects its clients itself, and socket.io does
@@ -210,6 +224,7 @@
     if (data.room === room) document.getElementById("live_status").hidden = data.available;
   });
   socket.on("error", function (data) {
+    if (data && data.code === "name_taken" && joinedOnce) return; // join() retries it
     const text = (data && data.message) || "Something went wrong.";
     showError(text);
     if (data && data.code === "name_taken") {

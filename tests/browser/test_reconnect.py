@@ -48,3 +48,29 @@ def test_page_recovers_missed_messages_after_its_replica_restarts(
     finally:
         one.stop()
         two.stop()
+
+
+def test_page_rejoins_after_its_replica_crashes(browser: Browser, redis_url: str) -> None:
+    """SIGKILL: the old connection's name lingers until its presence entry expires."""
+    env = {"REDIS_URL": redis_url, "KAFKA_BOOTSTRAP_SERVERS": "", "PRESENCE_TTL_SECONDS": "6"}
+    one, two = ChatServer(env).start(), ChatServer(env).start()
+    try:
+        page = browser.new_page()
+        page.goto(f"{one.url}/chat?username=survivor&room=crash")
+        expect(page.locator("#connection_status")).to_have_text("connected")
+        writer = RecordingClient(two.url)
+        assert writer.call("join_room", {"username": "writer", "room": "crash"})["ok"]
+        one.kill()
+        assert writer.call("send_message", {"room": "crash", "message": "during the crash"})["ok"]
+        one = ChatServer(env, port=one.port).start()
+        # The page comes back under the same name once the ghost has expired, and catches up.
+        expect(page.locator("#messages li.message .text")).to_have_text(
+            ["during the crash"], timeout=30_000
+        )
+        expect(page.locator("#connection_status")).to_have_text("connected")
+        expect(page.locator("#chat_error")).to_be_hidden()
+        writer.wait_for("presence", lambda p: p["users"] == ["survivor", "writer"], timeout=30)
+        writer.close()
+    finally:
+        one.stop()
+        two.stop()
