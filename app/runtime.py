@@ -17,7 +17,6 @@ from app import metrics
 from app.chat.connections import Connections
 from app.chat.service import ChatService
 from app.chat.validation import is_twitch_room
-from app.clock import iso_time, now_ms
 from app.config import Settings
 from app.store import HistoryPage, Store, StoreUnavailable
 from app.twitch.consumer import TwitchConsumer
@@ -128,14 +127,8 @@ class Livechat:
         for room, expired in changed.items():
             for username in expired:
                 log.info("%s expired from %s (its replica stopped refreshing it)", username, room)
-                self.socketio.emit(
-                    "leave_room_announcement",
-                    {"username": username, "room": room, "time": iso_time(now_ms())},
-                    to=room,
-                )
-            self.socketio.emit(
-                "presence", {"room": room, "users": self.store.members(room)}, to=room
-            )
+                self.service.announce("leave_room_announcement", room, username)
+            self.service.send_presence(room)
 
     def shutdown(self) -> None:
         """Graceful stop: turn unready, say goodbye for every member, close every connection.

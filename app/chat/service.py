@@ -101,8 +101,8 @@ class ChatService:
             self.socketio.emit("live_status", self.live_rooms.status(request.room), to=conn.sid)
         if not rejoin:
             metrics.JOINS.inc()
-            self._announce("join_room_announcement", request.room, username)
-            self._send_presence(request.room)
+            self.announce("join_room_announcement", request.room, username)
+            self.send_presence(request.room)
         return {"ok": True, "room": request.room, "username": username}
 
     def send(self, conn: Connection, request: SendRequest) -> dict[str, Any]:
@@ -153,15 +153,17 @@ class ChatService:
             self.store.release(room, conn.username, conn.sid)
         except StoreUnavailable:
             log.warning("could not release %s from %s: store unavailable", conn.sid, room)
-        self._announce("leave_room_announcement", room, conn.username)
-        self._send_presence(room)
+        self.announce("leave_room_announcement", room, conn.username)
+        self.send_presence(room)
 
-    def _announce(self, event: str, room: str, username: str) -> None:
+    def announce(self, event: str, room: str, username: str) -> None:
+        """A join or leave line to the whole room (also used for members whose replica died)."""
         self.socketio.emit(
             event, {"username": username, "room": room, "time": iso_time(now_ms())}, to=room
         )
 
-    def _send_presence(self, room: str) -> None:
+    def send_presence(self, room: str) -> None:
+        """The room's member list to the room; skipped while the store is unreachable."""
         try:
             users = self.store.members(room)
         except StoreUnavailable:
