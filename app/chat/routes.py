@@ -107,7 +107,9 @@ def readyz() -> Any:
     blocking = [name for name in failing if name not in ignored]
     if blocking:
         return jsonify(status="unavailable", failing=failing), 503
-    return jsonify(status="ready", failing=failing)
+    if failing:  # only ignored ones: still reported
+        return jsonify(status="ready", failing=failing)
+    return jsonify(status="ready")
 
 
 @bp.get("/metrics")
