@@ -92,6 +92,7 @@ def ingest(
         "IRC_PORT": str(twitch.port),
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_TOPIC": topic,
+        "METRICS_HOST": "127.0.0.1",
         "METRICS_PORT": str(free_port()),
         "SPOOL_DIR": spool,
     }
