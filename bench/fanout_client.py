@@ -55,9 +55,8 @@ def _mask(payload: bytes, key: bytes) -> bytes:
     return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
 
 
-def encode_frame(text: str, opcode: int = _OP_TEXT) -> bytes:
-    """One masked client frame (FIN set)."""
-    payload = text.encode()
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, masked client frame (RFC 6455 5.2: clients must mask)."""
     key = os.urandom(4)
     n = len(payload)
     if n < 126:
@@ -67,6 +66,11 @@ def encode_frame(text: str, opcode: int = _OP_TEXT) -> bytes:
     else:
         header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
     return header + key + _mask(payload, key)
+
+
+def encode_frame(text: str, opcode: int = _OP_TEXT) -> bytes:
+    """One masked client text frame (FIN set)."""
+    return client_frame(opcode, text.encode())
 
 
 class LeanClient(asyncio.Protocol):

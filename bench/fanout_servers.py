@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from io import BytesIO
 from pathlib import Path
+
+from bench import kill_group
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -102,11 +103,7 @@ class Process:
         return proc_rss_kib(self.measured_pid)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(self.proc.pid), signal.SIGKILL)
-        self.proc.wait(10)
+        kill_group(self.proc)
 
     def log_tail(self, lines: int = 12) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

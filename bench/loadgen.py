@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.fanout_client import client_frame
+
 #: ``(client, event name, event data)``; called on the event loop for every ``42`` packet.
 EventHandler = Callable[["SocketIOClient", str, Any], None]
 
@@ -46,23 +48,6 @@ def socketio_url(base_url: str, path: str = "/socket.io/") -> str:
     """``http://host:port`` to the WebSocket-only Engine.IO v4 endpoint."""
     _, _, rest = base_url.partition("://")
     return f"ws://{rest.rstrip('/')}{path}?EIO=4&transport=websocket"
-
-
-def _frame(opcode: int, payload: bytes) -> bytes:
-    """A final, masked client frame (RFC 6455 5.2: clients must mask)."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 1 << 16:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
-    mask = os.urandom(4)
-    key = (mask * (n // 4 + 1))[:n]
-    masked = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
-        n, "little"
-    )
-    return header + mask + masked
 
 
 class _WebSocket(asyncio.Protocol):
@@ -146,7 +131,7 @@ class _WebSocket(asyncio.Protocol):
     def write(self, opcode: int, payload: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
             raise ConnectionError("the WebSocket is closed")
-        self.transport.write(_frame(opcode, payload))
+        self.transport.write(client_frame(opcode, payload))
 
     def abort(self) -> None:
         if self.transport is not None:

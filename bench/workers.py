@@ -31,7 +31,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import Row
+from bench import Row, kill_group
 from bench.loadgen import (
     SocketIOClient,
     close_all,
@@ -253,12 +252,7 @@ class Server:
         return None
 
     def stop(self) -> None:
-        """SIGKILL: a graceful stop of thousands of sockets is not what is measured."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(self.proc.pid), signal.SIGKILL)
-        self.proc.wait(10)
+        kill_group(self.proc)
 
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
