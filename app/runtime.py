@@ -16,9 +16,8 @@ from flask_socketio import SocketIO
 from app import metrics
 from app.chat.connections import Connections
 from app.chat.service import ChatService
-from app.chat.validation import is_twitch_room
 from app.config import Settings
-from app.store import HistoryPage, Store, StoreUnavailable
+from app.store import Store, StoreUnavailable
 from app.twitch.consumer import TwitchConsumer
 from app.twitch.rooms import TwitchRooms
 
@@ -61,11 +60,6 @@ class Livechat:
             self.readiness_checks["kafka"] = self.twitch_consumer.check
         self._tasks_started = False
         metrics.READY.set_function(lambda: 0.0 if self.failing_dependencies() else 1.0)
-
-    def history(self, room: str) -> HistoryPage:
-        if is_twitch_room(room) and self.live_rooms is not None:
-            return self.live_rooms.history(room, None)
-        return self.store.history(room)
 
     def failing_dependencies(self) -> list[str]:
         """Names of the dependencies that do not answer now (``/readyz``)."""

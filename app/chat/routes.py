@@ -73,7 +73,7 @@ def room_messages(room: str) -> Any:
         return jsonify(error="invalid_limit", message="limit must be a positive integer"), 400
     limit = min(int(raw_limit), settings.history_limit)  # more than is kept: all that is kept
     try:
-        page = _livechat().history(room)
+        page = _livechat().service.history(room)
     except StoreUnavailable:
         return jsonify(error="unavailable", message="chat storage is unreachable"), 503
     messages = [m.to_event() for m in page.messages][-limit:]

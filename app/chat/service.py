@@ -80,7 +80,7 @@ class ChatService:
         # live (and maybe in history too; clients drop repeats by id) instead of being lost.
         self.socketio.server.enter_room(conn.sid, request.room, namespace="/")
         try:
-            page = self._history(request.room, request.since)
+            page = self.history(request.room, request.since)
         except StoreUnavailable:
             if not rejoin:
                 self.socketio.server.leave_room(conn.sid, request.room, namespace="/")
@@ -140,7 +140,8 @@ class ChatService:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _history(self, room: str, since: str | None) -> HistoryPage:
+    def history(self, room: str, since: str | None = None) -> HistoryPage:
+        """A user room's history from the store, a Twitch room's from the Kafka-fed rooms."""
         if is_twitch_room(room) and self.live_rooms is not None:
             return self.live_rooms.history(room, since)
         return self.store.history(room, since)

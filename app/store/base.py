@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+#: The room that always exists: never reserved as a new code, never forgotten when idle.
+LOBBY = "lobby"
+
 
 class StoreUnavailable(RuntimeError):
     """The backend cannot be reached; the caller answers the client with ``unavailable``."""

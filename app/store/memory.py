@@ -10,9 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.clock import IdClock
-from app.store.base import CappedHistory, HistoryPage, Message
-
-LOBBY = "lobby"
+from app.store.base import LOBBY, CappedHistory, HistoryPage, Message
 
 
 @dataclass

@@ -8,10 +8,11 @@ Layout, per room ``R`` (the braces keep one room's keys in one cluster hash slot
   (``app.clock.format_id``). The one extra entry is the trim marker: a client whose ``since`` is
   older than the oldest kept entry has missed something that is gone (``truncated``).
 - ``livechat:{R}:members``: a hash ``casefold(name) -> "<deadline ms> <sid> <name>"``. Entries
-  live until their deadline (``PRESENCE_TTL_SECONDS`` after the last heartbeat of the replica
-  holding the connection), so a replica that dies without goodbye leaves no ghost for longer
-  than that. Deadlines use the Redis server's clock (``TIME`` in scripts) so replicas with
-  skewed clocks agree.
+  live until their deadline (2/3 of ``PRESENCE_TTL_SECONDS`` after the last heartbeat of the
+  replica holding the connection, ``Settings.presence_entry_seconds``), so the ghosts of a replica
+  that dies without goodbye are pruned and announced within ``PRESENCE_TTL_SECONDS``.
+  Deadlines use the Redis server's clock (``TIME`` in scripts) so replicas with skewed clocks
+  agree.
 - ``livechat:{R}:reserved``: set by ``POST /api/rooms`` so two new rooms never share a code.
 
 Every key of a user room expires ``ROOM_TTL_SECONDS`` after the room's last activity (a
@@ -35,15 +36,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app import metrics
-from app.clock import format_id, iso_time, parse_id
+from app.clock import format_id, iso_time
 from app.config import Settings
-from app.store.base import HistoryPage, Message, StoreUnavailable
+from app.store.base import LOBBY, HistoryPage, Message, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-LOBBY = "lobby"
 
 #: Seconds to connect to Redis or to wait for one answer before the store gives up.
 REDIS_TIMEOUT_SECONDS = 2.0
@@ -161,11 +160,6 @@ def redis_client_options(timeout: float | None) -> dict[str, Any]:
             socket.TCP_KEEPCNT: 3,
         }
     return options
-
-
-def _stream_id(message_id: str) -> str:
-    ms, seq = parse_id(message_id)
-    return f"{ms}-{seq}"
 
 
 def _message(room: str, stream_id: str, fields: dict[str, str]) -> Message:
@@ -334,6 +328,3 @@ class RedisStore:
     def cleanup(self) -> int:
         """Nothing to do: every user room's keys carry a TTL and Redis expires them."""
         return 0
-
-    def close(self) -> None:
-        self.client.close()
