@@ -45,8 +45,10 @@ class Channel:
 
 def _is_empty(value: Any) -> bool:
     """Go's zero values, which sprig's mergeOverwrite never copies over a set value."""
-    return value is None or (not isinstance(value, bool) and value in ("", 0, {}, [])) or (
-        value is False
+    return (
+        value is None
+        or (not isinstance(value, bool) and value in ("", 0, {}, []))
+        or (value is False)
     )
 
 
