@@ -69,8 +69,8 @@ def object_name(fullname: str, slug: str) -> str:
 
 def channel(release: ReleaseConfig, spec: Mapping[str, Any]) -> Channel:
     """Merge the spec over the release's defaults as ``livechat.ingest.channelConfig`` does."""
-    login = str(spec.get("login", ""))
-    if not _LOGIN.match(login):
+    login = spec.get("login")
+    if not isinstance(login, str) or not _LOGIN.match(login):
         raise SpecError("InvalidLogin", f"spec.login must be a Twitch login, got {login!r}")
     settings = copy.deepcopy(dict(release.defaults))
     for key, value in spec.items():
