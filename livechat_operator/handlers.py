@@ -7,17 +7,19 @@ process with one line naming it.
 - create, update (of spec), resume: render the children (render.py) and server-side apply them
   with an ownerReference to the TwitchChannel, so deleting it deletes them (no finalizer).
   ``spec.paused`` is part of the spec: the Deployment goes to zero replicas and back.
-- a timer per TwitchChannel reads the ingest's own /metrics and patches status only.
+- one periodic task reads every ingest's own /metrics and patches status only.
 - a Kubernetes Event on the TwitchChannel for each thing done (Applied, Paused, Joined, ...)
   and each failure (InvalidSpec reasons, ApplyFailed, MetricsUnreachable).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -41,6 +43,7 @@ STATES = ChannelStates()
 _lock = threading.Lock()
 _samples: dict[str, status.Sample] = {}
 _failed: dict[str, str] = {}  # uid -> reason, while the spec cannot be rendered
+_poller: list[asyncio.Task[None]] = []
 
 
 def _now() -> str:
@@ -54,8 +57,8 @@ def configure(settings: kopf.OperatorSettings, logger: Log, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
         field="status.kopf.lastHandledConfiguration"
     )
-    # Events are posted explicitly (kopf.info/kopf.warn) for what was done; kopf's own
-    # per-handler chatter stays in the log unless it is a warning or an error.
+    # Events for what was done are posted explicitly (kube.post_event); kopf's own per-handler
+    # chatter stays in the log unless it is a warning or an error.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = 8
     start_http_server(SETTINGS.metrics_port, SETTINGS.metrics_host)
@@ -68,7 +71,9 @@ def configure(settings: kopf.OperatorSettings, logger: Log, **_: Any) -> None:
     )
 
 
-def _refuse(body: Any, patch: kopf.Patch, reason: str, message: str, generation: int) -> None:
+def _refuse(
+    body: Any, patch: kopf.Patch, reason: str, message: str, generation: int, logger: Log
+) -> None:
     """A spec the operator cannot act on: say so in status and an Event; no retry."""
     uid = body["metadata"]["uid"]
     with _lock:
@@ -76,7 +81,7 @@ def _refuse(body: Any, patch: kopf.Patch, reason: str, message: str, generation:
     ERRORS.labels("spec").inc()
     RECONCILES.labels("failed").inc()
     STATES.set(uid, "failed")
-    kopf.warn(body, reason=reason, message=message)
+    _announce(body, "Warning", reason, message, logger)
     new = [
         status.condition("Ready", False, reason, message),
         status.condition("Joined", None, reason, "no ingest runs for this spec"),
@@ -123,7 +128,7 @@ def reconcile(
                 "KafkaMissing", "the release has no Kafka (kafka.bundled or kafka.bootstrapServers)"
             )
     except render.SpecError as exc:
-        _refuse(body, patch, exc.reason, str(exc), generation)
+        _refuse(body, patch, exc.reason, str(exc), generation, logger)
         return
     try:
         for obj in objs:
@@ -136,6 +141,7 @@ def reconcile(
                     f"{conflict}: another TwitchChannel has "
                     f"login {channel.login!r}; delete one of them",
                     generation,
+                    logger,
                 )
                 return
         for obj in objs:
@@ -145,7 +151,7 @@ def reconcile(
     except kube.KubeError as exc:
         ERRORS.labels("api").inc()
         RECONCILES.labels("failed").inc()
-        kopf.warn(body, reason="ApplyFailed", message=str(exc))
+        _announce(body, "Warning", "ApplyFailed", str(exc), logger)
         raise kopf.TemporaryError(str(exc), delay=min(60, 2 ** min(retry, 6))) from exc
 
     with _lock:
@@ -154,7 +160,7 @@ def reconcile(
     names = ", ".join(f"{o['kind']}/{o['metadata']['name']}" for o in objs)
     if channel.paused:
         STATES.set(uid, "paused")
-        kopf.info(body, reason="Paused", message=f"ingest scaled to 0 ({names})")
+        _announce(body, "Normal", "Paused", f"ingest scaled to 0 ({names})", logger)
         old = (body.get("status") or {}).get("conditions")
         fields = status.observed(None, None, None, paused=True)
         fields["conditions"] = status.merge_conditions(
@@ -164,7 +170,7 @@ def reconcile(
     else:
         if STATES.get(uid) in (None, "paused", "failed"):
             STATES.set(uid, "unknown")
-        kopf.info(body, reason="Applied", message=f"{reason}: applied {names}")
+        _announce(body, "Normal", "Applied", f"{reason}: applied {names}", logger)
     patch.status["observedGeneration"] = generation
     patch.status["ingestDeployment"] = channel.object_name
     logger.info("%s: applied %s", reason, names)
@@ -174,18 +180,6 @@ def reconcile(
 def deleted(meta: kopf.Meta, logger: Log, **_: Any) -> None:
     """Nothing to clean up by hand: the garbage collector follows the ownerReferences."""
     logger.info("deleted; its ConfigMap, Deployment (and spool claim) go with it")
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL)
-def forget_deleted(event: kopf.RawEvent, **_: Any) -> None:
-    """Drop a deleted channel from the state gauge and the rate memory."""
-    if event.get("type") != "DELETED":
-        return
-    uid = str(((event.get("object") or {}).get("metadata") or {}).get("uid"))
-    STATES.forget(uid)
-    with _lock:
-        _samples.pop(uid, None)
-        _failed.pop(uid, None)
 
 
 def metrics_url(channel: render.Channel, namespace: str, name: str) -> str:
@@ -208,27 +202,18 @@ def metrics_url(channel: render.Channel, namespace: str, name: str) -> str:
     return template.format(**fields)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.status_interval, initial_delay=1.0)
-def read_status(
-    body: kopf.Body,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    name: str,
-    namespace: str | None,
-    patch: kopf.Patch,
-    logger: Log,
-    **_: Any,
-) -> None:
-    """Read the ingest's /metrics and write joined, lines/s, last message and conditions."""
-    uid = str(meta["uid"])
-    namespace = namespace or SETTINGS.namespace
+def read_status(body: dict[str, Any], logger: Log) -> None:
+    """Read one ingest's /metrics and patch joined, lines/s, last message and conditions."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    uid, name = str(meta["uid"]), str(meta["name"])
+    namespace = str(meta.get("namespace") or SETTINGS.namespace)
     with _lock:
         if uid in _failed:
             return  # the refusal's conditions stand until the spec changes
     try:
         channel = render.channel(SETTINGS.release, spec)
     except render.SpecError:
-        return
+        return  # the reconcile handler refuses it and says why
     current: status.Sample | None = None
     error: str | None = None
     if not channel.paused:
@@ -250,30 +235,89 @@ def read_status(
 
     fields = status.observed(previous, current, error, channel.paused)
     old = (body.get("status") or {}).get("conditions")
-    fields["conditions"] = status.merge_conditions(
-        old, fields["conditions"], _now(), (body.get("status") or {}).get("observedGeneration")
-    )
-    _announce_changes(body, old, fields["conditions"])
-    patch.status.update(fields)
+    generation = (body.get("status") or {}).get("observedGeneration")
+    fields["conditions"] = status.merge_conditions(old, fields["conditions"], _now(), generation)
+    kube.patch_status(name, namespace, fields)
+    _announce_changes(body, old, fields["conditions"], logger)
     if error:
-        logger.debug("%s", error)
+        logger.debug("%s: %s", name, error)
 
 
-def _announce_changes(body: Any, old: Any, new: list[dict[str, Any]]) -> None:
-    """An Event when the channel joins or leaves, or its metrics stop answering."""
+def poll_once(logger: Log) -> None:
+    """One round over every TwitchChannel of the namespace, a few ingests at a time."""
+    channels = kube.list_channels(SETTINGS.namespace)
+    present = {str(c["metadata"]["uid"]) for c in channels}
+    for uid in STATES.known() - present:  # deleted since the last round
+        STATES.forget(uid)
+        with _lock:
+            _samples.pop(uid, None)
+            _failed.pop(uid, None)
+
+    def one(body: dict[str, Any]) -> None:
+        try:
+            read_status(body, logger)
+        except kube.KubeError as exc:
+            ERRORS.labels("api").inc()
+            logger.warning("status of %s: %s", body["metadata"]["name"], exc)
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="status") as pool:
+        list(pool.map(one, channels))
+
+
+async def _poll_forever(logger: Log) -> None:
+    """The periodic status task: every OPERATOR_STATUS_INTERVAL seconds, all channels.
+
+    One task for the whole namespace rather than a kopf timer per resource: kopf puts a
+    finalizer on every resource that has a timer, and a TwitchChannel needs none.
+    """
+    while True:
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(poll_once, logger)
+        except kube.KubeError as exc:
+            ERRORS.labels("api").inc()
+            logger.warning("status round: %s", exc)
+        except Exception:  # the loop must outlive any one bad round
+            ERRORS.labels("status").inc()
+            logger.exception("status round failed")
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(max(0.1, SETTINGS.status_interval - elapsed))
+
+
+@kopf.on.startup()
+async def start_status_poller(logger: Log, **_: Any) -> None:
+    _poller.append(asyncio.get_running_loop().create_task(_poll_forever(logger)))
+
+
+@kopf.on.cleanup()
+async def stop_status_poller(**_: Any) -> None:
+    for task in _poller:
+        task.cancel()
+
+
+def _announce(body: Any, kind: str, reason: str, message: str, logger: Log) -> None:
+    try:
+        kube.post_event(body, kind, reason, message)
+    except kube.KubeError as exc:
+        ERRORS.labels("api").inc()
+        logger.warning("%s", exc)
+
+
+def _announce_changes(body: Any, old: Any, new: list[dict[str, Any]], logger: Log) -> None:
+    """An Event when the channel joins or leaves, Kafka goes, or its metrics stop answering."""
     before = {c.get("type"): c.get("status") for c in old or [] if isinstance(c, dict)}
     for cond in new:
         if before.get(cond["type"]) == cond["status"]:
             continue
         if cond["type"] == "Joined" and cond["status"] == "True":
-            kopf.info(body, reason="Joined", message=cond["message"])
+            _announce(body, "Normal", "Joined", cond["message"], logger)
         elif cond["type"] == "Joined" and before.get("Joined") == "True":
-            kopf.warn(body, reason=cond["reason"], message=cond["message"])
+            _announce(body, "Warning", cond["reason"], cond["message"], logger)
         elif cond["type"] == "KafkaReachable" and cond["status"] == "False":
-            kopf.warn(body, reason="KafkaDown", message=cond["message"])
+            _announce(body, "Warning", "KafkaDown", cond["message"], logger)
         elif (
             cond["type"] == "Ready"
             and cond["reason"] == "MetricsUnreachable"
-            and (before.get("Ready") == "True")
+            and before.get("Ready") == "True"
         ):
-            kopf.warn(body, reason="MetricsUnreachable", message=cond["message"])
+            _announce(body, "Warning", "MetricsUnreachable", cond["message"], logger)

@@ -8,6 +8,7 @@ nothing the operator does not set is touched.
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, config, dynamic
@@ -81,3 +82,61 @@ def pod_ips(namespace: str, selector: dict[str, str]) -> list[str]:
         and p.status.pod_ip
         and not (p.metadata and p.metadata.deletion_timestamp)
     ]
+
+
+API_VERSION, KIND = "livechat.io/v1alpha1", "TwitchChannel"
+
+
+def list_channels(namespace: str) -> list[Json]:
+    """Every TwitchChannel in the namespace, as dicts."""
+    try:
+        api = _dynamic().resources.get(api_version=API_VERSION, kind=KIND)
+        return [dict(item.to_dict()) for item in api.get(namespace=namespace).items]
+    except Exception as exc:
+        raise KubeError(f"list twitchchannels: {_describe(exc)}") from exc
+
+
+def patch_status(name: str, namespace: str, status: Json) -> None:
+    """Merge-patch a TwitchChannel's status subresource (never its spec)."""
+    try:
+        api = _dynamic().resources.get(api_version=API_VERSION, kind=KIND)
+        api.status.patch(
+            body={"status": status},
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
+    except Exception as exc:
+        raise KubeError(f"patch twitchchannels/{name}/status: {_describe(exc)}") from exc
+
+
+def post_event(body: Json, kind: str, reason: str, message: str) -> None:
+    """A core/v1 Event on the TwitchChannel (``kind``: Normal or Warning), like kopf's."""
+    meta = body["metadata"]
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": body.get("apiVersion", API_VERSION),
+            "kind": body.get("kind", KIND),
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": kind,
+        "source": {"component": "livechat-operator"},
+        "reportingComponent": "livechat-operator",
+        "reportingInstance": "livechat-operator",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    try:
+        api = _dynamic().resources.get(api_version="v1", kind="Event")
+        api.create(body=event, namespace=meta["namespace"])
+    except Exception as exc:
+        raise KubeError(f"post Event {reason}: {_describe(exc)}") from exc

@@ -67,6 +67,10 @@ class ChannelStates:
             self._by_uid.pop(uid, None)
             self._publish()
 
+    def known(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._by_uid)
+
     def get(self, uid: str) -> str | None:
         with self._lock:
             return self._by_uid.get(uid)

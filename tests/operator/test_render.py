@@ -22,6 +22,8 @@ from tests.deploy.kube import (
     by_kind,
     ident,
     operator_release,
+)
+from tests.deploy.kube import (
     render as helm_render,
 )
 
