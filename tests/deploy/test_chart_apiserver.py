@@ -24,7 +24,18 @@ import pytest
 import requests
 import yaml
 
-from tests.deploy.kube import CHART, CI_VALUES, CRDS, HELM, ROOT, Obj, helm, ident, render
+from tests.deploy.kube import (
+    CHART,
+    CHART_CRDS,
+    CI_VALUES,
+    CRDS,
+    HELM,
+    ROOT,
+    Obj,
+    helm,
+    ident,
+    render,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -97,7 +108,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         c = Cluster(
             f"https://127.0.0.1:{port}", (state / "token").read_text(), state / "kubeconfig"
         )
-        for path in sorted(CRDS.glob("*.yaml")):
+        for path in [*sorted(CRDS.glob("*.yaml")), *sorted(CHART_CRDS.glob("*.yaml"))]:
             assert c.create(yaml.safe_load(path.read_text()), "").status_code == 201, path
         for namespace in ("livechat", "monitoring", "dryrun"):
             ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
@@ -110,7 +121,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def _wait_for_crds(c: Cluster) -> None:
     deadline = time.monotonic() + 30
-    for group_version in ("monitoring.coreos.com/v1", "gateway.networking.k8s.io/v1"):
+    for group_version in (
+        "monitoring.coreos.com/v1",
+        "gateway.networking.k8s.io/v1",
+        "livechat.io/v1alpha1",
+    ):
         while c.request("GET", f"/apis/{group_version}").status_code != 200:
             assert time.monotonic() < deadline, f"{group_version} never served"
             time.sleep(0.2)
@@ -135,16 +150,14 @@ def test_helm_install_upgrade_uninstall(cluster: Cluster) -> None:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "chat-app"}}
     key_before = cluster.get(secret, "livechat").json()["data"]["secret-key"]
 
-    added = "ingest.channels[1].name=another_one"
+    added = "ingest.channels.another_one.paused=false"
     cluster.helm("upgrade", "chat", str(CHART), "--namespace", "livechat", *values, "--set", added)
     upgraded = {ident(o) for o in _manifest_objects(cluster, "chat")}
-    assert upgraded - {ident(o) for o in installed} == {
-        ("Deployment", "chat-ingest-another-one"),
-        ("ConfigMap", "chat-ingest-another-one"),
-    }
-    new = {"apiVersion": "apps/v1", "kind": "Deployment"}
-    response = cluster.get({**new, "metadata": {"name": "chat-ingest-another-one"}}, "livechat")
+    assert upgraded - {ident(o) for o in installed} == {("TwitchChannel", "another-one")}
+    new = {"apiVersion": "livechat.io/v1alpha1", "kind": "TwitchChannel"}
+    response = cluster.get({**new, "metadata": {"name": "another-one"}}, "livechat")
     assert response.status_code == 200
+    assert response.json()["spec"] == {"login": "another_one", "paused": False}
     assert cluster.get(secret, "livechat").json()["data"]["secret-key"] == key_before, (
         "SECRET_KEY is generated once and kept across upgrades"
     )
@@ -172,3 +185,27 @@ def test_every_object_and_hook_passes_a_strict_server_side_dry_run(
 
 def test_helm_is_the_one_built_for_the_repo() -> None:
     assert HELM.is_file()
+
+
+def test_the_deprecated_channel_list_still_installs_and_notes_say_what_to_change(
+    cluster: Cluster,
+) -> None:
+    legacy = str(CI_VALUES / "legacy-list-values.yaml")
+    out = cluster.helm(
+        "install", "legacy", str(CHART), "--namespace", "dryrun", "-f", legacy, "--dry-run=server"
+    )
+    assert "DEPRECATED: ingest.channels is a list" in out.stdout
+    assert "    some_login:\n      ircPort: 6667" in out.stdout, "the exact change to make"
+    assert "kind: TwitchChannel" in out.stdout and "login: Other_One" in out.stdout
+    current = cluster.helm(
+        "install",
+        "current",
+        str(CHART),
+        "--namespace",
+        "dryrun",
+        "--dry-run=server",
+        "-f",
+        str(CI_VALUES / "channels-values.yaml"),
+    )
+    assert "DEPRECATED" not in current.stdout
+    assert "get twitchchannels" in current.stdout

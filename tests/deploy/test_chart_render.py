@@ -466,3 +466,27 @@ def test_image_reference() -> None:
     digest = "sha256:" + hashlib.sha256(b"x").hexdigest()
     pinned = one(render(sets=[f"image.digest={digest}"]), "Deployment", "chat-app")
     assert pod_spec(pinned)["containers"][0]["image"] == f"livechat@{digest}"
+
+
+def test_an_overlay_adding_a_channel_keeps_the_others(tmp_path: Path) -> None:
+    """The reason ingest.channels is a map: Helm merges maps across -f files and --set, and
+    replaces lists whole (helm/helm#11734), which silently dropped channels."""
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        "ingest:\n  channels:\n    fourth_one:\n      ircPort: 6667\n    other: null\n"
+    )
+    base = CI_VALUES / "channels-values.yaml"
+
+    def logins(*files: Path, sets: tuple[str, ...] = ()) -> dict[str, Obj]:
+        objs = render(*files, sets=sets)
+        return {o["spec"]["login"]: o["spec"] for o in by_kind(objs, "TwitchChannel")}
+
+    assert set(logins(base)) == {"some_channel", "other", "Third_One"}
+    merged = logins(base, overlay)
+    assert set(merged) == {"some_channel", "other", "Third_One", "fourth_one"}
+    assert merged["Third_One"]["ircServer"] == "irc.example.net", "the others keep their settings"
+    with_set = logins(base, sets=("ingest.channels.fifth.paused=true",))
+    assert set(with_set) == {"some_channel", "other", "Third_One", "fifth"}
+    # The same overlay on the deprecated list form replaces the whole list: what the map fixes.
+    listed = logins(CI_VALUES / "legacy-list-values.yaml", sets=("ingest.channels[0].name=solo",))
+    assert set(listed) == {"solo"}
