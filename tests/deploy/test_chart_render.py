@@ -488,5 +488,6 @@ def test_an_overlay_adding_a_channel_keeps_the_others(tmp_path: Path) -> None:
     with_set = logins(base, sets=("ingest.channels.fifth.paused=true",))
     assert set(with_set) == {"some_channel", "other", "Third_One", "fifth"}
     # The same overlay on the deprecated list form replaces the whole list: what the map fixes.
-    listed = logins(CI_VALUES / "legacy-list-values.yaml", sets=("ingest.channels[0].name=solo",))
-    assert set(listed) == {"solo"}
+    list_overlay = tmp_path / "list-overlay.yaml"
+    list_overlay.write_text("ingest:\n  channels:\n    - name: solo\n")
+    assert set(logins(CI_VALUES / "legacy-list-values.yaml", list_overlay)) == {"solo"}
