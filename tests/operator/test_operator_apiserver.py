@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,14 +26,13 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from livechat_operator import render
 from livechat_operator.config import ReleaseConfig
-from tests.deploy.kube import CHART, ROOT
-from tests.deploy.kube import render as helm_render
+from tests.deploy.kube import ROOT
 from tests.deploy.test_chart_apiserver import Cluster, _free_port
 from tests.ingest.fake_twitch import FakeTwitch
+from tests.operator.process import Operator, api_server, operator_release_json
 from tests.support.procs import wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -45,46 +43,13 @@ TC_PATH = f"/apis/livechat.io/v1alpha1/namespaces/{NS}/twitchchannels"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    state = tmp_path_factory.mktemp("apiserver")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "APISERVER_DIR": str(state),
-        "APISERVER_PORT": str(port),
-        "ETCD_PORT": str(_free_port()),
-        "ETCD_PEER_PORT": str(_free_port()),
-    }
-    script = str(ROOT / ".ci" / "apiserver.sh")
-    subprocess.run([script, "start"], env=env, check=True, timeout=120, capture_output=True)
-    try:
-        c = Cluster(
-            f"https://127.0.0.1:{port}", (state / "token").read_text(), state / "kubeconfig"
-        )
-        crd = yaml.safe_load((CHART / "crds" / "twitchchannels.livechat.io.yaml").read_text())
-        assert c.create(crd, "").status_code == 201
-        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}
-        assert c.create(ns, "").status_code == 201
-        wait_until(
-            lambda: c.request("GET", "/apis/livechat.io/v1alpha1").status_code == 200,
-            30,
-            "the TwitchChannel API to be served",
-        )
+    with api_server(tmp_path_factory.mktemp("apiserver"), NS) as c:
         yield c
-    finally:
-        subprocess.run([script, "stop"], env=env, check=False, timeout=60, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def release_json() -> str:
-    """The operator's release.json exactly as the chart renders it (Kafka: the test broker)."""
-    kafka = os.environ.get("LIVECHAT_TEST_KAFKA", "127.0.0.1:9092")
-    objs = helm_render(
-        sets=["kafka.bundled=false", f"kafka.bootstrapServers={kafka}"], namespace=NS
-    )
-    (cm,) = [
-        o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "chat-operator"
-    ]
-    return str(cm["data"]["release.json"])
+    return operator_release_json(os.environ.get("LIVECHAT_TEST_KAFKA", "127.0.0.1:9092"), NS)
 
 
 @pytest.fixture(scope="module")
@@ -96,62 +61,6 @@ def release(release_json: str) -> ReleaseConfig:
 def twitch() -> Iterator[FakeTwitch]:
     with FakeTwitch() as server:
         yield server
-
-
-class Operator:
-    """``kopf run --standalone --namespace channels -m livechat_operator.handlers``."""
-
-    def __init__(self, cluster: Cluster, release_json: str, tmp: Path, ingest_url: str):
-        tmp.mkdir(parents=True, exist_ok=True)
-        config = tmp / "release.json"
-        config.write_text(release_json)
-        self.metrics_port = _free_port()
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(cluster.kubeconfig),
-            # The test API server's certificate is self-signed (the kubeconfig says so).
-            "PYTHONWARNINGS": "ignore:Unverified HTTPS request",
-            "OPERATOR_NAMESPACE": NS,
-            "OPERATOR_RELEASE_CONFIG": str(config),
-            "OPERATOR_STATUS_INTERVAL": "1",
-            "OPERATOR_INGEST_METRICS_URL": ingest_url,
-            "OPERATOR_METRICS_HOST": "127.0.0.1",
-            "OPERATOR_METRICS_PORT": str(self.metrics_port),
-        }
-        self.log_path = tmp / "operator.log"
-        self._log = self.log_path.open("w")
-        kopf = Path(sys.executable).with_name("kopf")
-        self.proc = subprocess.Popen(
-            [
-                str(kopf),
-                "run",
-                "--standalone",
-                f"--namespace={NS}",
-                "-m",
-                "livechat_operator.handlers",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def metrics(self) -> str:
-        return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self._log.close()
 
 
 class Ingest:
@@ -305,7 +214,7 @@ def test_create_change_pause_and_delete_a_channel(
 ) -> None:
     # Until the ingest runs, its metrics address answers nothing: status says so.
     nothing = f"http://127.0.0.1:{_free_port()}/metrics"
-    operator = Operator(cluster, release_json, tmp_path / "operator-1", nothing)
+    operator = Operator(cluster, NS, release_json, tmp_path / "operator-1", nothing)
     ingest: Ingest | None = None
     stop_chat = threading.Event()
     try:
@@ -367,6 +276,7 @@ def test_create_change_pause_and_delete_a_channel(
         operator.stop()
         operator = Operator(
             cluster,
+            NS,
             release_json,
             tmp_path / "operator-2",
             f"http://127.0.0.1:{ingest.metrics_port}/metrics",
