@@ -16,6 +16,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,9 +92,9 @@ class Cluster:
         return helm(*args, "--kubeconfig", str(self.kubeconfig), check=check)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    state = tmp_path_factory.mktemp("apiserver")
+@contextmanager
+def api_server(state: Path) -> Iterator[Cluster]:
+    """A private etcd + kube-apiserver (.ci/apiserver.sh) on free ports, stopped on exit."""
     port = _free_port()
     env = {
         **os.environ,
@@ -103,11 +104,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "ETCD_PEER_PORT": str(_free_port()),
     }
     script = str(ROOT / ".ci" / "apiserver.sh")
-    subprocess.run([script, "start"], env=env, check=True, timeout=120, capture_output=True)
+    subprocess.run([script, "start"], env=env, check=True, timeout=180, capture_output=True)
     try:
-        c = Cluster(
+        yield Cluster(
             f"https://127.0.0.1:{port}", (state / "token").read_text(), state / "kubeconfig"
         )
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False, timeout=60, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with api_server(tmp_path_factory.mktemp("apiserver")) as c:
         for path in [*sorted(CRDS.glob("*.yaml")), *sorted(CHART_CRDS.glob("*.yaml"))]:
             assert c.create(yaml.safe_load(path.read_text()), "").status_code == 201, path
         for namespace in ("livechat", "monitoring", "dryrun"):
@@ -115,8 +123,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             assert c.create(ns, "").status_code == 201
         _wait_for_crds(c)
         yield c
-    finally:
-        subprocess.run([script, "stop"], env=env, check=False, timeout=60, capture_output=True)
 
 
 def _wait_for_crds(c: Cluster) -> None:

@@ -17,6 +17,7 @@ import yaml
 from tests.deploy.kube import CHART, ROOT
 from tests.deploy.kube import render as helm_render
 from tests.deploy.test_chart_apiserver import Cluster, _free_port
+from tests.deploy.test_chart_apiserver import api_server as chart_api_server
 from tests.support.procs import wait_until
 
 
@@ -24,20 +25,7 @@ from tests.support.procs import wait_until
 def api_server(state: Path, namespace: str) -> Iterator[Cluster]:
     """A private etcd + kube-apiserver (.ci/apiserver.sh) with the TwitchChannel CRD and
     ``namespace`` created; stopped on exit."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "APISERVER_DIR": str(state),
-        "APISERVER_PORT": str(port),
-        "ETCD_PORT": str(_free_port()),
-        "ETCD_PEER_PORT": str(_free_port()),
-    }
-    script = str(ROOT / ".ci" / "apiserver.sh")
-    subprocess.run([script, "start"], env=env, check=True, timeout=180, capture_output=True)
-    try:
-        c = Cluster(
-            f"https://127.0.0.1:{port}", (state / "token").read_text(), state / "kubeconfig"
-        )
+    with chart_api_server(state) as c:
         crd = yaml.safe_load((CHART / "crds" / "twitchchannels.livechat.io.yaml").read_text())
         assert c.create(crd, "").status_code == 201
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
@@ -48,8 +36,6 @@ def api_server(state: Path, namespace: str) -> Iterator[Cluster]:
             "the TwitchChannel API to be served",
         )
         yield c
-    finally:
-        subprocess.run([script, "stop"], env=env, check=False, timeout=60, capture_output=True)
 
 
 def operator_release_json(kafka: str, namespace: str) -> str:
