@@ -17,6 +17,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY ingest ./ingest
+COPY livechat_operator ./livechat_operator
 RUN pip install --no-cache-dir . \
     && pip uninstall --yes pip
 
