@@ -9,6 +9,7 @@
 # apiserver: kube-apiserver built from .ci/apiserver/go.mod into .tools/bin (the chart tests
 #         `helm install` into it, with Debian's etcd as its store), plus the CRDs the chart uses
 #         (ServiceMonitor, PrometheusRule, HTTPRoute) copied from their Go modules into .tools/crds.
+# cluster: everything the single-node test cluster needs (.ci/cluster/install.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -84,5 +85,7 @@ install_crds() {
   touch "$TOOLS/crds/.complete-$PROMETHEUS_OPERATOR_VERSION-$GATEWAY_API_VERSION"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(debian kafka helm apiserver)
+install_cluster() { "$ROOT/.ci/cluster/install.sh"; }
+
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(debian kafka helm apiserver cluster)
 for t in "${targets[@]}"; do "install_$t"; done

@@ -60,6 +60,19 @@ helm.sh/chart: {{ include "livechat.chart" .root }}
 livechat/not-for-production: "true"
 {{- end -}}
 
+{{/*
+Pod labels of the bundled Redis and Kafka: no version or chart label, so a chart or app version
+bump does not change their pod template, restart them and (with emptyDir) wipe their data.
+*/}}
+{{- define "livechat.trialPodLabels" -}}
+{{ include "livechat.selectorLabels" . }}
+app.kubernetes.io/part-of: livechat
+livechat/not-for-production: "true"
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
 {{- define "livechat.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "livechat.fullname" .) .Values.serviceAccount.name -}}
@@ -212,4 +225,20 @@ SPOOL_MAX_BYTES: {{ $v.ingest.spool.maxBytes | int64 | quote }}
 {{- range $name, $value := $cfg.env }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Fail when a bundled StatefulSet's persistence setting differs from the installed one: its
+volumeClaimTemplates are immutable, so the upgrade would be refused half-way. `lookup` sees
+nothing under `helm template`, so only a real upgrade is checked.
+(dict "root" $ "name" <StatefulSet name> "key" "redis" "enabled" <bool>)
+*/}}
+{{- define "livechat.persistenceUnchanged" -}}
+{{- $live := lookup "apps/v1" "StatefulSet" .root.Release.Namespace .name -}}
+{{- if $live -}}
+{{- $had := gt (len ($live.spec.volumeClaimTemplates | default list)) 0 -}}
+{{- if ne $had .enabled -}}
+{{- fail (printf "%s.persistence.enabled: cannot change from %v to %v on an installed release (StatefulSet volumeClaimTemplates are immutable); keep %v or migrate as docs/cluster.md says" .key $had .enabled $had) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
