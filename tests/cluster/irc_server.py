@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_twitch import FakeTwitch  # noqa: E402  (beside this file in the pod)
+from fake_twitch import FakeTwitch
 
 IRC_PORT = 6667
 CONTROL_PORT = 8080
@@ -26,7 +26,7 @@ CONTROL_PORT = 8080
 
 def make_handler(twitch: FakeTwitch) -> type[BaseHTTPRequestHandler]:
     class Control(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self.path != "/clients":
                 self.send_error(404)
                 return
@@ -42,7 +42,7 @@ def make_handler(twitch: FakeTwitch) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path != "/broadcast":
                 self.send_error(404)
                 return
@@ -52,7 +52,7 @@ def make_handler(twitch: FakeTwitch) -> type[BaseHTTPRequestHandler]:
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     return Control

@@ -37,7 +37,7 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, step: f
             result = check()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 (reported below if it never succeeds)
+        except Exception as exc:
             last_error = exc
         time.sleep(step)
     raise AssertionError(f"{what} within {timeout} s (last error: {last_error!r})")
@@ -57,7 +57,9 @@ class Kube:
             timeout=timeout,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"{tool.name} {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+            raise AssertionError(
+                f"{tool.name} {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}"
+            )
         return proc.stdout + (proc.stderr if not check else "")
 
     def kubectl(self, *args: str, timeout: float = 120, check: bool = True) -> str:
@@ -71,7 +73,16 @@ class Kube:
 
     def apply(self, manifest: str) -> None:
         proc = subprocess.run(
-            [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "-n", self.namespace, "apply", "-f", "-"],
+            [
+                str(KUBECTL),
+                "--kubeconfig",
+                str(KUBECONFIG),
+                "-n",
+                self.namespace,
+                "apply",
+                "-f",
+                "-",
+            ],
             input=manifest,
             capture_output=True,
             text=True,

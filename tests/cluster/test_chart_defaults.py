@@ -25,8 +25,11 @@ def test_bundled_pods_do_not_change_with_the_chart_or_app_version(tmp_path: Path
     chart_yaml = bumped / "Chart.yaml"
     text = chart_yaml.read_text()
     text = "\n".join(
-        'appVersion: "9.9.9"' if line.startswith("appVersion:")
-        else "version: 9.9.9" if line.startswith("version:") else line
+        'appVersion: "9.9.9"'
+        if line.startswith("appVersion:")
+        else "version: 9.9.9"
+        if line.startswith("version:")
+        else line
         for line in text.splitlines()
     )
     chart_yaml.write_text(text + "\n")
@@ -47,7 +50,9 @@ def test_bundled_pods_do_not_change_with_the_chart_or_app_version(tmp_path: Path
 def test_defaults_network_policies_on_redis_password_and_persistence() -> None:
     objs = render(release=RELEASE)
     assert {p["metadata"]["name"] for p in by_kind(objs, "NetworkPolicy")} >= {
-        f"{RELEASE}-app", f"{RELEASE}-redis", f"{RELEASE}-kafka",
+        f"{RELEASE}-app",
+        f"{RELEASE}-redis",
+        f"{RELEASE}-kafka",
     }
     redis = one(objs, "StatefulSet", f"{RELEASE}-redis")
     assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
@@ -55,7 +60,8 @@ def test_defaults_network_policies_on_redis_password_and_persistence() -> None:
     assert container["args"][:2] == ["--requirepass", "$(REDIS_PASSWORD)"]
     env = {e["name"]: e for e in container["env"]}
     assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": f"{RELEASE}-redis", "key": "redis-password",
+        "name": f"{RELEASE}-redis",
+        "key": "redis-password",
     }
     secret = one(objs, "Secret", f"{RELEASE}-redis")
     assert len(secret["data"]["redis-password"]) >= 40  # 32 random characters, base64
@@ -72,9 +78,10 @@ def test_defaults_network_policies_on_redis_password_and_persistence() -> None:
 
 def test_redis_without_password_keeps_the_url_in_the_configmap() -> None:
     objs = render(sets=["redis.auth.enabled=false"], release=RELEASE)
-    assert "--requirepass" not in pod_spec(one(objs, "StatefulSet", f"{RELEASE}-redis"))[
-        "containers"
-    ][0]["args"]
+    assert (
+        "--requirepass"
+        not in pod_spec(one(objs, "StatefulSet", f"{RELEASE}-redis"))["containers"][0]["args"]
+    )
     assert one(objs, "ConfigMap", f"{RELEASE}-app")["data"]["REDIS_URL"] == (
         f"redis://{RELEASE}-redis:6379/0"
     )
@@ -92,7 +99,7 @@ def test_network_policy_redis_port_from_existing_secret_and_extra_egress() -> No
             "redis.bundled=false",
             "redis.existingSecret=redis-url",
             "redis.port=6380",
-            'networkPolicy.extraEgress[0].ports[0].port=4317',
+            "networkPolicy.extraEgress[0].ports[0].port=4317",
         ],
         release=RELEASE,
     )
@@ -102,7 +109,9 @@ def test_network_policy_redis_port_from_existing_secret_and_extra_egress() -> No
 
 
 def test_network_policy_redis_port_from_the_url() -> None:
-    objs = render(sets=["redis.bundled=false", "redis.url=redis://r.example:6390/0"], release=RELEASE)
+    objs = render(
+        sets=["redis.bundled=false", "redis.url=redis://r.example:6390/0"], release=RELEASE
+    )
     ports = _egress_ports(objs, f"{RELEASE}-app")
     assert 6390 in ports and 6379 not in ports, ports
 

@@ -14,7 +14,9 @@ channel added and removed with `helm upgrade`, and an app pod deleted mid-conver
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
+import subprocess
 import textwrap
 import time
 import uuid
@@ -25,7 +27,17 @@ from typing import Any
 import pytest
 import requests
 
-from tests.cluster.kube import CHART, KUBECONFIG, ROOT, Kube, is_ready, metric, wait_until
+from tests.cluster.kube import (
+    CHART,
+    CLUSTER_SH,
+    KUBECONFIG,
+    ROOT,
+    Kube,
+    is_ready,
+    metric,
+    wait_until,
+)
+from tests.cluster.netpol import Endpoint, Flow, Recorder, allowed
 from tests.replicas.conftest import Writer, ids, received
 from tests.support.clients import RecordingClient
 
@@ -145,8 +157,25 @@ def irc(kube: Kube) -> Irc:
     return Irc(kube)
 
 
+def cluster_env() -> dict[str, str]:
+    """LIVECHAT_CLUSTER_NS (the node's network namespace) and LIVECHAT_NODE_IP."""
+    out = subprocess.run([str(CLUSTER_SH), "env"], capture_output=True, text=True, check=True)
+    return dict(word.split("=", 1) for word in out.stdout.split()[1:])
+
+
 @pytest.fixture(scope="module")
-def release(kube: Kube, irc: Irc) -> str:
+def recorder(kube: Kube) -> Iterator[Recorder]:
+    """Connections made while the tests run, for the NetworkPolicy check at the end."""
+    rec = Recorder(
+        cluster_env()["LIVECHAT_CLUSTER_NS"],
+        lambda: Kube("default").get("pods", "--all-namespaces")["items"],
+    ).start()
+    yield rec
+    rec.stop()
+
+
+@pytest.fixture(scope="module")
+def release(kube: Kube, irc: Irc, recorder: Recorder) -> str:
     """`helm install --wait` with the chart's defaults (IRC address and channels aside)."""
     started = time.monotonic()
     kube.helm("install", RELEASE, str(CHART), "-f", str(VALUES), "--wait", "--timeout", "10m")
@@ -174,7 +203,9 @@ def _labels(pod: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in pod["metadata"]["labels"].items())
 
 
-def test_chat_through_the_service_across_both_app_pods(kube: Kube, release: str, app_url: str) -> None:
+def test_chat_through_the_service_across_both_app_pods(
+    kube: Kube, release: str, app_url: str
+) -> None:
     app_pods = kube.ready_pods(APP)
     assert len(app_pods) == 2
     room = f"kube-{uuid.uuid4().hex[:6]}"
@@ -214,7 +245,8 @@ def test_twitch_chat_from_the_in_cluster_irc_server_shows_in_the_room(
         irc.broadcast(*(privmsg("alpha", t) for t in texts))
         for text in texts:
             viewer.wait_for(
-                "receive_message", lambda d, t=text: d["room"] == "#alpha" and d["message"] == t,
+                "receive_message",
+                lambda d, t=text: d["room"] == "#alpha" and d["message"] == t,
                 timeout=60,
             )
         shown = [m["message"] for m in received(viewer, "#alpha")]
@@ -229,8 +261,15 @@ def test_helm_upgrade_adds_and_removes_exactly_one_ingest(
     before = {p["metadata"]["uid"]: p["metadata"]["name"] for p in kube.pods(INGEST)}
     assert len(before) == 1
     kube.helm(
-        "upgrade", release, str(CHART), "-f", str(VALUES), *channels("alpha", "beta"),
-        "--wait", "--timeout", "5m",
+        "upgrade",
+        release,
+        str(CHART),
+        "-f",
+        str(VALUES),
+        *channels("alpha", "beta"),
+        "--wait",
+        "--timeout",
+        "5m",
     )
     after = {p["metadata"]["uid"]: p for p in kube.pods(INGEST)}
     new = [p for uid, p in after.items() if uid not in before]
@@ -240,8 +279,10 @@ def test_helm_upgrade_adds_and_removes_exactly_one_ingest(
 
     kube.helm("upgrade", release, str(CHART), "-f", str(VALUES), "--wait", "--timeout", "5m")
     wait_until(
-        lambda: set(p["metadata"]["uid"] for p in kube.get("pods", "-l", INGEST)["items"])
-        == set(before),
+        lambda: (
+            set(p["metadata"]["uid"] for p in kube.get("pods", "-l", INGEST)["items"])
+            == set(before)
+        ),
         120,
         "the beta ingest pod to go, alpha's to stay",
     )
@@ -292,3 +333,70 @@ def test_app_pod_deleted_mid_conversation_client_resumes_on_the_other(
                 with contextlib.suppress(Exception):
                     client.close()
     wait_until(lambda: len(kube.ready_pods(APP)) == 2, 180, "the Deployment to replace the pod")
+
+
+def test_network_policies_allow_every_recorded_connection(
+    kube: Kube, release: str, recorder: Recorder
+) -> None:
+    """Nothing here enforces NetworkPolicies: check them against the traffic the tests made."""
+    recorder.stop()
+    policies = kube.get("networkpolicies")["items"]
+    assert {p["metadata"]["name"] for p in policies} >= {f"{release}-app", f"{release}-redis"}
+    namespaces = Kube("default").get("namespaces")["items"]
+    ns_labels = {n["metadata"]["name"]: n["metadata"].get("labels", {}) for n in namespaces}
+    env = cluster_env()
+    node_ip = env["LIVECHAT_NODE_IP"]
+    pods = {ip: e for ip, e in recorder.endpoints.items() if e.namespace == kube.namespace}
+    gateways = {str(next(ipaddress.ip_network(f"{ip}/24", strict=False).hosts())) for ip in pods}
+
+    def endpoint(ip: str) -> Endpoint:
+        return recorder.endpoints.get(ip) or Endpoint(ip, None, name=ip)
+
+    checked: list[tuple[str, str, int]] = []
+    refused: list[str] = []
+    for flow in sorted(recorder.flows, key=lambda f: (f.src, f.dst, f.port)):
+        if flow.src not in pods and flow.dst not in pods:
+            continue
+        if flow.src in gateways or flow.src == node_ip:
+            continue  # the kubelet's probes: always allowed
+        src, dst = endpoint(flow.src), endpoint(flow.dst)
+        ok, why = allowed(flow, src, dst, policies, ns_labels)
+        component = (
+            src.labels.get("app.kubernetes.io/component")
+            or src.labels.get("app")
+            or ("host" if src.namespace is None else src.name)
+        )
+        target = (
+            dst.labels.get("app.kubernetes.io/component")
+            or dst.labels.get("app")
+            or ("node" if dst.ip == node_ip else dst.name)
+        )
+        checked.append((component, target, flow.port))
+        if not ok:
+            refused.append(f"{component} -> {target}:{flow.port}/{flow.protocol}: {why}")
+    kinds = set(checked)
+    print("recorded connections:", sorted(kinds))
+    # The recording saw the traffic that matters (so the check below is not vacuous).
+    for needed in [
+        ("app", "redis", 6379),
+        ("app", "kafka", 9092),
+        ("ingest", "kafka", 9092),
+        ("ingest", "twitch-irc", 6667),
+        ("host", "app", 5000),
+        ("app", "node", 53),
+    ]:
+        assert needed in kinds, f"no {needed} connection recorded"
+    assert not refused, "the chart's NetworkPolicies would block real traffic:\n" + "\n".join(
+        refused
+    )
+    # And they do refuse what they should: the ingest has no business with Redis.
+    ingest_ip = next(
+        ip for ip, e in pods.items() if e.labels.get("app.kubernetes.io/component") == "ingest"
+    )
+    redis_ip = next(
+        ip for ip, e in pods.items() if e.labels.get("app.kubernetes.io/component") == "redis"
+    )
+    ok, _ = allowed(
+        Flow(ingest_ip, redis_ip, 6379, "TCP"), pods[ingest_ip], pods[redis_ip], policies, ns_labels
+    )
+    assert not ok

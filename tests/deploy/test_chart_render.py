@@ -156,7 +156,10 @@ def test_chat_server_defaults(rendered: dict[str, list[Obj]]) -> None:
     assert deploy["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     config = _config(objs, "chat-app")
     assert config["HOST"] == "0.0.0.0" and config["PORT"] == "5000"
-    assert config["REDIS_URL"] == "redis://chat-redis:6379/0"
+    # The bundled Redis has a password: REDIS_URL is built from the Secret, not in the ConfigMap.
+    assert "REDIS_URL" not in config
+    env = {e["name"]: e for e in c["env"]}
+    assert env["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@chat-redis:6379/0"
     assert config["KAFKA_BOOTSTRAP_SERVERS"] == (
         "chat-kafka-0.chat-kafka-headless.livechat.svc.cluster.local:9092"
     )
@@ -168,7 +171,7 @@ def test_chat_server_defaults(rendered: dict[str, list[Obj]]) -> None:
     assert len(secret["data"][secret_ref["secretKeyRef"]["key"]]) >= 64  # 48 chars, base64
     svc = one(objs, "Service", "chat-app")
     assert svc["spec"]["ports"][0]["port"] == 80
-    assert svc["spec"]["sessionAffinity"] == "ClientIP"
+    assert svc["spec"]["sessionAffinity"] == "None"
     assert one(objs, "PodDisruptionBudget", "chat-app")["spec"]["maxUnavailable"] == 1
 
 
@@ -322,6 +325,8 @@ def test_adding_a_channel_adds_exactly_its_deployment_and_configmap() -> None:
         old, new = objects(*before), objects(*after)
         added = {("Deployment", f"chat-ingest-{after[-1].replace('_', '-')}")}
         added.add(("ConfigMap", added.copy().pop()[1]))
+        if not before:  # the first channel also brings the ingest's NetworkPolicy (on by default)
+            added.add(("NetworkPolicy", "chat-ingest"))
         assert set(new) - set(old) == added
         assert set(old) <= set(new)
         changed = [key for key in old if old[key] != new[key]]

@@ -37,7 +37,9 @@ def test_actionlint_passes_every_workflow() -> None:
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / ".github" / "workflows" / "release.yml"
     broken.parent.mkdir(parents=True)
-    text = WORKFLOW.read_text().replace("needs.image.outputs.version", "needs.image.outputs.versoin")
+    text = WORKFLOW.read_text().replace(
+        "needs.image.outputs.version", "needs.image.outputs.versoin"
+    )
     broken.write_text(text)
     result = actionlint(broken)
     assert result.returncode != 0 and "versoin" in result.stdout, result.stdout

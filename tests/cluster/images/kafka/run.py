@@ -14,9 +14,18 @@ import sys
 CONFIG = "/opt/kafka/config/server.properties"
 CLASSPATH = "/opt/kafka/libs/*"
 NOT_PROPERTIES = {
-    "KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_OPTS", "KAFKA_JMX_OPTS",
-    "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_LOG4J_ROOT_LOGLEVEL",
-    "KAFKA_LOG4J_LOGGERS", "KAFKA_TOOLS_LOG4J_LOGLEVEL", "KAFKA_JMX_HOSTNAME", "KAFKA_JMX_PORT",
+    "KAFKA_VERSION",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_LOG4J_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_JMX_OPTS",
+    "KAFKA_JVM_PERFORMANCE_OPTS",
+    "KAFKA_GC_LOG_OPTS",
+    "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS",
+    "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+    "KAFKA_JMX_HOSTNAME",
+    "KAFKA_JMX_PORT",
 }
 DEFAULTS = {  # the official image's defaults for a single combined node
     "process.roles": "broker,controller",
@@ -56,7 +65,7 @@ def main() -> None:
         pid = os.fork()
         if pid == 0:
             fmt = ["java", "-cp", CLASSPATH, "-Xmx256m", "kafka.tools.StorageTool", "format"]
-            os.execvp("java", fmt + ["-t", cluster_id, "-c", CONFIG, "--ignore-formatted"])
+            os.execvp("java", [*fmt, "-t", cluster_id, "-c", CONFIG, "--ignore-formatted"])
         _, status = os.waitpid(pid, 0)
         if status != 0:
             sys.exit("kafka substitute: storage format failed")
