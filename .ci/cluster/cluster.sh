@@ -42,6 +42,7 @@ APISERVER_PORT=6443
 NODE_NAME="livechat-node"
 CGROUP_ROOT="/livechat-$N"
 CONTAINERD_SOCK="$RUN/containerd/containerd.sock"
+CONTAINERD_ROOT="$STATE/containerd-root"
 export PATH="$BIN:$PATH"
 
 log() { echo "cluster: $*"; }
@@ -170,9 +171,9 @@ start_containerd() {
   mkdir -p "$RUN/containerd"
   cat >"$RUN/containerd/config.toml" <<EOF
 version = 2
-root = "$RUN/containerd/root"
+# The root (images, snapshots) is a cache that outlives the cluster: images load once.
+root = "$CONTAINERD_ROOT"
 state = "$RUN/containerd/state"
-disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
 [grpc]
   address = "$CONTAINERD_SOCK"
 [ttrpc]
@@ -186,7 +187,7 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.tracing.
   # root here lacks CAP_SYS_RESOURCE: never lower a process's oom_score_adj
   restrict_oom_score_adj = true
   enable_selinux = false
-  # pod network namespaces under the state directory, so `stop` finds and removes them
+  # pod network namespaces under the state directory, so stop finds and removes them
   netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
@@ -207,9 +208,9 @@ load_images() { # import every cached image archive containerd lacks (or has old
   for archive in "$CACHE"/pause-*.tar "$CACHE/livechat.tar" "$CACHE/redis.tar" "$CACHE/kafka.tar"; do
     [ -f "$archive" ] || { echo "cluster: missing $archive (run .ci/cluster/install.sh)" >&2; return 1; }
     sum="$(stat -c %Y-%s "$archive")"
-    [ "$(cat "$RUN/loaded-$(basename "$archive")" 2>/dev/null)" = "$sum" ] && continue
-    ctr_ images import --no-unpack "$archive" >/dev/null
-    echo "$sum" >"$RUN/loaded-$(basename "$archive")"
+    [ "$(cat "$CONTAINERD_ROOT/loaded-$(basename "$archive")" 2>/dev/null)" = "$sum" ] && continue
+    ctr_ images import "$archive" >/dev/null
+    echo "$sum" >"$CONTAINERD_ROOT/loaded-$(basename "$archive")"
   done
 }
 
@@ -270,6 +271,7 @@ clusterDomain: cluster.local
 resolvConf: ""
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 staticPodPath: ""
+podLogsDir: $RUN/pod-logs
 maxPods: 60
 serializeImagePulls: false
 # Images cannot be pulled again here: never collect them.

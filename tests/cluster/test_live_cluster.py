@@ -13,6 +13,7 @@ channel added and removed with `helm upgrade`, and an app pod deleted mid-conver
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
 import json
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 
 from tests.cluster.kube import (
@@ -335,6 +337,45 @@ def test_app_pod_deleted_mid_conversation_client_resumes_on_the_other(
     wait_until(lambda: len(kube.ready_pods(APP)) == 2, 180, "the Deployment to replace the pod")
 
 
+def test_bundled_redis_requires_its_password(kube: Kube, release: str) -> None:
+    (pod,) = kube.ready_pods(
+        f"app.kubernetes.io/instance={release},app.kubernetes.io/component=redis"
+    )
+    stranger = redis.Redis(host=pod["status"]["podIP"], port=6379, socket_timeout=5)
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        stranger.ping()
+    secret = kube.get("secret", f"{release}-redis")["data"]["redis-password"]
+    password = base64.b64decode(secret).decode()
+    assert redis.Redis(host=pod["status"]["podIP"], password=password, socket_timeout=5).ping()
+
+
+def test_changing_persistence_on_an_installed_release_fails_with_one_line(
+    kube: Kube, release: str
+) -> None:
+    out = kube.helm(
+        "upgrade",
+        release,
+        str(CHART),
+        "-f",
+        str(VALUES),
+        "--set",
+        "redis.persistence.enabled=false",
+        check=False,
+    )
+    assert "redis.persistence.enabled: cannot change from true to false" in out, out
+    status = json.loads(kube.helm("status", release, "-o", "json"))
+    assert status["info"]["status"] == "deployed"
+
+
+def test_default_image_missing_from_the_nodes_fails_the_install(kube: Kube) -> None:
+    out = kube.helm(
+        "install", "nowhere", str(CHART), "--set", "image.tag=0.0.0-absent", check=False
+    )
+    lines = [line for line in out.splitlines() if "image.repository" in line]
+    assert len(lines) == 1 and "livechat:0.0.0-absent is on no node" in lines[0], out
+    assert "nowhere" not in kube.helm("list", "-q")
+
+
 def test_network_policies_allow_every_recorded_connection(
     kube: Kube, release: str, recorder: Recorder
 ) -> None:
@@ -386,9 +427,11 @@ def test_network_policies_allow_every_recorded_connection(
         ("app", "node", 53),
     ]:
         assert needed in kinds, f"no {needed} connection recorded"
-    assert not refused, "the chart's NetworkPolicies would block real traffic:\n" + "\n".join(
-        refused
-    )
+    # The password test's probe from the host to Redis is the one connection that must be refused.
+    probes = [r for r in refused if r.startswith("host -> redis:6379/")]
+    assert probes, "the policy let the host's probe reach the bundled Redis"
+    others = [r for r in refused if r not in probes]
+    assert not others, "the chart's NetworkPolicies would block real traffic:\n" + "\n".join(others)
     # And they do refuse what they should: the ingest has no business with Redis.
     ingest_ip = next(
         ip for ip, e in pods.items() if e.labels.get("app.kubernetes.io/component") == "ingest"
