@@ -8,7 +8,11 @@ change with the chart or app version, the NetworkPolicy follows ``redis.port`` a
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from tests.deploy.kube import CHART, Obj, by_kind, one, pod_spec, render
 
@@ -129,3 +133,74 @@ def test_nginx_preset_only_for_the_nginx_class() -> None:
     assert _ingress_annotations() == {}  # the cluster's default class: unknown, no preset
     forced = _ingress_annotations("app.ingress.className=haproxy", "app.ingress.preset=nginx")
     assert "nginx.ingress.kubernetes.io/affinity" in forced
+
+
+def _alert(rules: list[Obj], name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """The alert promtool should report: labels and the annotations rendered for them."""
+    rule = next(r for g in rules for r in g["rules"] if r.get("alert") == name)
+    annotations = {}
+    for key, text in rule["annotations"].items():
+        for label, value in labels.items():
+            text = text.replace("{{ $labels." + label + " }}", value)
+        annotations[key] = text
+    return {"exp_labels": {**rule["labels"], **labels}, "exp_annotations": annotations}
+
+
+def test_alerts_are_scoped_to_the_release_and_its_current_channels(tmp_path: Path) -> None:
+    """After `beta` is removed, or another release uninstalled, nothing pages; a crash does."""
+    objs = render(
+        sets=["monitoring.prometheusRule.enabled=true", "ingest.channels[0].name=Alpha"],
+        release=RELEASE,
+    )
+    groups = one(objs, "PrometheusRule", f"{RELEASE}-app")["spec"]["groups"]
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": groups}))
+    mine = f'namespace="livechat", app_kubernetes_io_instance="{RELEASE}"'
+    tests = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    # alpha's ingest crashed: its series went stale
+                    {
+                        "series": f'livechat_ingest_irc_joined{{{mine}, channel="alpha"}}',
+                        "values": "1 1 stale",
+                    },
+                    # beta was removed from ingest.channels: its series went stale too
+                    {
+                        "series": f'livechat_ingest_irc_joined{{{mine}, channel="beta"}}',
+                        "values": "1 1 stale",
+                    },
+                    # another release in the namespace, uninstalled
+                    {
+                        "series": 'livechat_ready{namespace="livechat", '
+                        'app_kubernetes_io_instance="other", pod="o-1"}',
+                        "values": "1 1 stale",
+                    },
+                    {"series": f'livechat_ready{{{mine}, pod="c-1"}}', "values": "1x12"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "10m", "alertname": "LivechatNoReadyReplica", "exp_alerts": []},
+                    {
+                        "eval_time": "10m",
+                        "alertname": "LivechatIngestDisconnected",
+                        "exp_alerts": [
+                            _alert(
+                                groups,
+                                "LivechatIngestDisconnected",
+                                {"namespace": "livechat", "channel": "alpha"},
+                            )
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "tests.yml"
+    test_file.write_text(yaml.safe_dump(tests))
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -393,7 +394,21 @@ def test_monitoring_objects(rendered: dict[str, list[Obj]]) -> None:
     assert shipped["title"]
     rule = one(objs, "PrometheusRule", "chat-app")
     rules_file = yaml.safe_load((CHART / "files/alerts.rules.yml").read_text())
-    assert rule["spec"]["groups"] == rules_file["groups"]
+    # The same rules, each selector scoped to the release (and the ingest's to its channels).
+    scope = re.compile(
+        r'namespace="livechat",app_kubernetes_io_instance="chat"(,channel=~"[^"]*")?(,|(?=\}))'
+    )
+    unscoped = [
+        {
+            **g,
+            "rules": [
+                {**r, "expr": scope.sub("", r["expr"]).replace("{}", "")} for r in g["rules"]
+            ],
+        }
+        for g in rule["spec"]["groups"]
+    ]
+    assert unscoped == rules_file["groups"]
+    assert 'livechat_ready{namespace="livechat",app_kubernetes_io_instance="chat"}' in str(rule)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     monitors = {m["metadata"]["name"]: m for m in by_kind(objs, "ServiceMonitor")}
     assert set(monitors) == {"chat-app", "chat-ingest"}
@@ -401,6 +416,7 @@ def test_monitoring_objects(rendered: dict[str, list[Obj]]) -> None:
         monitor = monitors[name]
         endpoint = {"port": port, "path": "/metrics", "interval": "15s"}
         assert monitor["spec"]["endpoints"] == [endpoint]
+        assert monitor["spec"]["targetLabels"] == ["app.kubernetes.io/instance"]
         svc = one(objs, "Service", name)
         selector = monitor["spec"]["selector"]["matchLabels"]
         assert selector.items() <= svc["metadata"]["labels"].items()
