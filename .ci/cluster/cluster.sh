@@ -231,7 +231,7 @@ start_control_plane() {
     --service-account-key-file "$RUN/pki/sa.key" \
     --service-account-signing-key-file "$RUN/pki/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" --enable-priority-and-fairness=false \
-    --profiling=false --endpoint-reconciler-type=lease
+    --profiling=false --endpoint-reconciler-type=lease --kubelet-preferred-address-types InternalIP
   wait_for 120 kube-apiserver kubectl_ get --raw /readyz
   daemon controller-manager kube-controller-manager --kubeconfig "$RUN/admin.kubeconfig" \
     --bind-address 127.0.0.1 --leader-elect=false --profiling=false \
@@ -247,7 +247,7 @@ start_node() {
   local sub
   # The kubelet's cgroup root, in every cgroup v1 hierarchy (cgroupfs driver).
   for sub in /sys/fs/cgroup/*/; do
-    case "$sub" in */unified/ | */systemd/) continue ;; esac
+    case "$sub" in */unified/) continue ;; esac
     mkdir -p "$sub${CGROUP_ROOT#/}"
   done
   cat >"$RUN/kubelet/config.yaml" <<EOF

@@ -21,8 +21,7 @@ TOOLS="$ROOT/.tools"
 CACHE="$TOOLS/cluster/cache"
 # shellcheck source=versions.sh
 . "$ROOT/.ci/cluster/versions.sh"
-PACKAGES=(containerd runc podman buildah debootstrap containernetworking-plugins iptables conntrack
-  uidmap slirp4netns fuse-overlayfs)
+PACKAGES=(containerd runc podman buildah debootstrap containernetworking-plugins iptables conntrack)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 log() { echo "cluster-install: $*"; }
