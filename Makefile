@@ -7,7 +7,8 @@ export REDIS_PORT ?= 6379
 export KAFKA_PORT ?= 9092
 export PROMETHEUS_PORT ?= 9090
 
-.PHONY: run test lint typecheck docs pytest services services-stop ingest bench tools clean
+.PHONY: run test lint typecheck docs pytest services services-stop ingest bench tools clean \
+	cluster cluster-stop image
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,18 @@ services-stop:
 ## make ingest: one Twitch ingest process configured from the environment (and env.env).
 ingest: $(VENV)/.installed-run
 	$(PY) -m ingest --env-file env.env
+
+## make cluster: a single-node Kubernetes cluster on this machine with the images loaded
+## (docs/cluster.md); KUBECONFIG=.tools/cluster/kubeconfig. make cluster-stop removes it.
+cluster:
+	.ci/cluster/cluster.sh start
+
+cluster-stop:
+	.ci/cluster/cluster.sh stop
+
+## make image: the livechat image from the Dockerfile, with docker or podman.
+image:
+	.ci/image.sh
 
 ## make bench: benchmarks and their table; never part of `make test`.
 bench: tools $(VENV)/.installed-dev

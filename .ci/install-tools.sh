@@ -9,6 +9,8 @@
 # apiserver: kube-apiserver built from .ci/apiserver/go.mod into .tools/bin (the chart tests
 #         `helm install` into it, with Debian's etcd as its store), plus the CRDs the chart uses
 #         (ServiceMonitor, PrometheusRule, HTTPRoute) copied from their Go modules into .tools/crds.
+# cluster: everything the single-node test cluster needs (.ci/cluster/install.sh).
+# actionlint: the GitHub Actions workflow linter, built with `go install` into .tools/bin.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -84,5 +86,19 @@ install_crds() {
   touch "$TOOLS/crds/.complete-$PROMETHEUS_OPERATOR_VERSION-$GATEWAY_API_VERSION"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(debian kafka helm apiserver)
+install_cluster() { "$ROOT/.ci/cluster/install.sh"; }
+
+ACTIONLINT_VERSION="v1.7.12"
+install_actionlint() {
+  if [ -x "$TOOLS/bin/actionlint" ] && "$TOOLS/bin/actionlint" -version 2>/dev/null | head -1 | grep -qx "$ACTIONLINT_VERSION"; then
+    return 0
+  fi
+  echo "install-tools: go install actionlint $ACTIONLINT_VERSION into .tools/bin"
+  mkdir -p "$TOOLS/bin"
+  GOBIN="$TOOLS/bin" CGO_ENABLED=0 go install \
+    -ldflags "-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" \
+    "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(debian kafka helm apiserver actionlint cluster)
 for t in "${targets[@]}"; do "install_$t"; done

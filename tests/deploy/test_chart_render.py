@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,9 @@ def test_selectors_match_pod_labels_and_service_ports_match_containers(
         for obj in by_kind(objs, kind):
             key = "selector" if kind == "PodDisruptionBudget" else "podSelector"
             sel = obj["spec"][key]["matchLabels"]
+            operator_only = not by_kind(objs, "TwitchChannel")
+            if sel.get("app.kubernetes.io/component") == "ingest" and operator_only:
+                continue  # selects the ingests of channels applied later with kubectl
             assert any(sel.items() <= labels.items() for labels, _ in pods), ident(obj)
 
 
@@ -166,7 +170,10 @@ def test_chat_server_defaults(rendered: dict[str, list[Obj]]) -> None:
     assert deploy["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     config = _config(objs, "chat-app")
     assert config["HOST"] == "0.0.0.0" and config["PORT"] == "5000"
-    assert config["REDIS_URL"] == "redis://chat-redis:6379/0"
+    # The bundled Redis has a password: REDIS_URL is built from the Secret, not in the ConfigMap.
+    assert "REDIS_URL" not in config
+    env = {e["name"]: e for e in c["env"]}
+    assert env["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@chat-redis:6379/0"
     assert config["KAFKA_BOOTSTRAP_SERVERS"] == (
         "chat-kafka-0.chat-kafka-headless.livechat.svc.cluster.local:9092"
     )
@@ -178,7 +185,7 @@ def test_chat_server_defaults(rendered: dict[str, list[Obj]]) -> None:
     assert len(secret["data"][secret_ref["secretKeyRef"]["key"]]) >= 64  # 48 chars, base64
     svc = one(objs, "Service", "chat-app")
     assert svc["spec"]["ports"][0]["port"] == 80
-    assert svc["spec"]["sessionAffinity"] == "ClientIP"
+    assert svc["spec"]["sessionAffinity"] == "None"
     assert one(objs, "PodDisruptionBudget", "chat-app")["spec"]["maxUnavailable"] == 1
 
 
@@ -338,6 +345,8 @@ def test_adding_a_channel_adds_exactly_its_deployment_and_configmap() -> None:
         old, new = objects(*before), objects(*after)
         added = {("Deployment", f"chat-ingest-{after[-1].replace('_', '-')}")}
         added.add(("ConfigMap", added.copy().pop()[1]))
+        if not before:  # the first channel also brings the ingest's NetworkPolicy (on by default)
+            added.add(("NetworkPolicy", "chat-ingest"))
         assert set(new) - set(old) == added
         assert set(old) <= set(new)
         changed = [key for key in old if old[key] != new[key]]
@@ -404,7 +413,21 @@ def test_monitoring_objects(rendered: dict[str, list[Obj]]) -> None:
     assert shipped["title"]
     rule = one(objs, "PrometheusRule", "chat-app")
     rules_file = yaml.safe_load((CHART / "files/alerts.rules.yml").read_text())
-    assert rule["spec"]["groups"] == rules_file["groups"]
+    # The same rules, each selector scoped to the release (and the ingest's to its channels).
+    scope = re.compile(
+        r'namespace="livechat",app_kubernetes_io_instance="chat"(,channel=~"[^"]*")?(,|(?=\}))'
+    )
+    unscoped = [
+        {
+            **g,
+            "rules": [
+                {**r, "expr": scope.sub("", r["expr"]).replace("{}", "")} for r in g["rules"]
+            ],
+        }
+        for g in rule["spec"]["groups"]
+    ]
+    assert unscoped == rules_file["groups"]
+    assert 'livechat_ready{namespace="livechat",app_kubernetes_io_instance="chat"}' in str(rule)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     monitors = {m["metadata"]["name"]: m for m in by_kind(objs, "ServiceMonitor")}
     assert set(monitors) == {"chat-app", "chat-ingest", "chat-operator"}
@@ -416,6 +439,7 @@ def test_monitoring_objects(rendered: dict[str, list[Obj]]) -> None:
         monitor = monitors[name]
         endpoint = {"port": port, "path": "/metrics", "interval": "15s"}
         assert monitor["spec"]["endpoints"] == [endpoint]
+        assert monitor["spec"]["targetLabels"] == ["app.kubernetes.io/instance"]
         svc = one(objs, "Service", name)
         selector = monitor["spec"]["selector"]["matchLabels"]
         assert selector.items() <= svc["metadata"]["labels"].items()

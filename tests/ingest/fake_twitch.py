@@ -137,13 +137,16 @@ class FakeTwitch:
     """The listener; see the module docstring."""
 
     def __init__(
-        self, ssl_context: ssl.SSLContext | None = None, reject_login: bool = False
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        reject_login: bool = False,
+        address: tuple[str, int] = ("127.0.0.1", 0),
     ) -> None:
         self.ssl_context = ssl_context
         self.reject_login = reject_login
         self.muted = False
         self.clients: list[Client] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(address)
         self.port: int = self._listener.getsockname()[1]
         self._joined = threading.Event()
         self._stopped = False

@@ -60,6 +60,19 @@ helm.sh/chart: {{ include "livechat.chart" .root }}
 livechat/not-for-production: "true"
 {{- end -}}
 
+{{/*
+Pod labels of the bundled Redis and Kafka: no version or chart label, so a chart or app version
+bump does not change their pod template, restart them and (with emptyDir) wipe their data.
+*/}}
+{{- define "livechat.trialPodLabels" -}}
+{{ include "livechat.selectorLabels" . }}
+app.kubernetes.io/part-of: livechat
+livechat/not-for-production: "true"
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
 {{- define "livechat.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "livechat.fullname" .) .Values.serviceAccount.name -}}
@@ -86,7 +99,8 @@ livechat/not-for-production: "true"
 {{/* REDIS_URL for the chat server ("" when neither bundled nor external: embedded mode). */}}
 {{- define "livechat.redisUrl" -}}
 {{- if .Values.redis.bundled -}}
-{{- printf "redis://%s:6379/0" (include "livechat.statefulSetName" (dict "root" . "component" "redis")) -}}
+{{- $auth := ternary ":$(REDIS_PASSWORD)@" "" .Values.redis.auth.enabled -}}
+{{- printf "redis://%s%s:6379/0" $auth (include "livechat.statefulSetName" (dict "root" . "component" "redis")) -}}
 {{- else -}}
 {{- .Values.redis.url -}}
 {{- end -}}
@@ -125,6 +139,39 @@ Called once from the chat server's ConfigMap, which is always rendered.
 {{- end -}}
 {{- if and (not (include "livechat.kafkaBootstrap" .)) .Values.ingest.channels -}}
 {{- fail "ingest.channels needs Kafka: keep kafka.bundled=true or set kafka.bootstrapServers" -}}
+{{- end -}}
+{{- include "livechat.validateImage" . -}}
+{{- end -}}
+
+{{/*
+The default image (`livechat`, no registry) exists in no registry: it runs only where it was
+loaded into the nodes (make image, then kind/minikube load, or `make cluster`). At install time
+(`lookup` sees the nodes; `helm template` sees none and skips this), fail with one line instead
+of pods stuck in ImagePullBackOff when no node has it. Repositories with a registry host are
+left to the registry.
+*/}}
+{{- define "livechat.validateImage" -}}
+{{- $repo := .Values.image.repository -}}
+{{- $first := index (splitList "/" $repo) 0 -}}
+{{- $hasRegistry := and (contains "/" $repo) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- if and (not $hasRegistry) (not .Values.image.digest) -}}
+{{- $nodes := lookup "v1" "Node" "" "" -}}
+{{- if and $nodes $nodes.items -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag | toString -}}
+{{- $path := ternary $repo (printf "library/%s" $repo) (contains "/" $repo) -}}
+{{- $wanted := list (printf "%s:%s" $repo $tag) (printf "docker.io/%s:%s" $path $tag) (printf "localhost/%s:%s" $repo $tag) -}}
+{{- $found := false -}}
+{{- range $nodes.items -}}
+{{- range (.status.images | default list) -}}
+{{- range (.names | default list) -}}
+{{- if has . $wanted -}}{{- $found = true -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not $found -}}
+{{- fail (printf "image.repository: %s:%s is on no node and no registry has it; set image.repository (and image.tag) to the image you pushed, or build it with `make image` and load it into the nodes (docs/cluster.md)" $repo $tag) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -276,4 +323,37 @@ the operator's OPERATOR_RELEASE_CONFIG (livechat_operator/config.py reads and ch
 {{- $_ := set $cfg "auth" $auth -}}
 {{- $_ := set $cfg "defaults" $i.defaults -}}
 {{- toPrettyJson $cfg -}}
+{{- end -}}
+
+{{/*
+Fail when a bundled StatefulSet's persistence setting differs from the installed one: its
+volumeClaimTemplates are immutable, so the upgrade would be refused half-way. `lookup` sees
+nothing under `helm template`, so only a real upgrade is checked.
+(dict "root" $ "name" <StatefulSet name> "key" "redis" "enabled" <bool>)
+*/}}
+{{- define "livechat.persistenceUnchanged" -}}
+{{- $live := lookup "apps/v1" "StatefulSet" .root.Release.Namespace .name -}}
+{{- if $live -}}
+{{- $had := gt (len ($live.spec.volumeClaimTemplates | default list)) 0 -}}
+{{- if ne $had .enabled -}}
+{{- fail (printf "%s.persistence.enabled: cannot change from %v to %v on an installed release (StatefulSet volumeClaimTemplates are immutable); keep %v or migrate as docs/cluster.md says" .key $had .enabled $had) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Secret and key holding the bundled Redis' password. */}}
+{{- define "livechat.redisPasswordSecret" -}}
+{{- .Values.redis.auth.existingSecret | default (include "livechat.componentName" (dict "root" . "component" "redis")) -}}
+{{- end -}}
+{{- define "livechat.redisPasswordKey" -}}
+{{- ternary .Values.redis.auth.existingSecretKey "redis-password" (ne .Values.redis.auth.existingSecret "") -}}
+{{- end -}}
+
+{{/* The env entry REDIS_PASSWORD, from the bundled Redis' password Secret. */}}
+{{- define "livechat.redisPasswordEnv" -}}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "livechat.redisPasswordSecret" . }}
+      key: {{ include "livechat.redisPasswordKey" . }}
 {{- end -}}
