@@ -51,6 +51,7 @@ from bench.loadgen import (
     percentile,
     socketio_url,
 )
+from tests.support.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 VENVS = ROOT / ".tools" / "bench-venvs"
@@ -168,14 +169,6 @@ def probe(candidate: Candidate) -> dict[str, Any]:
 
 
 # -- the server under test ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

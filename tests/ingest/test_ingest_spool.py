@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 
 from ingest import spool as spool_module
 from ingest.config import Settings
@@ -16,6 +15,7 @@ from ingest.metrics import IngestMetrics
 from ingest.records import Record
 from ingest.sink import KafkaSink
 from ingest.spool import Spool
+from tests.support.procs import free_port
 
 
 def record(n: int) -> Record:
