@@ -31,6 +31,7 @@ from ingest.irc.twitch import ClearChat, ClearMsg, PrivMsg, UserNotice
 from ingest.records import RecordBuilder
 from tests.support.corpora import xqcow_lines
 from tests.support.fake_twitch import FakeTwitch
+from tests.support.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPS = int(os.environ.get("INGEST_BENCH_LOOPS", "20"))
@@ -81,11 +82,7 @@ def metric(port: int, name: str) -> float:
 
 def bench_end_to_end(lines: list[str], records_per_loop: int, bootstrap: str) -> float:
     """Lines per second from the scripted IRC server through the ingest into Kafka."""
-    from socket import socket
-
-    with socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        metrics_port = probe.getsockname()[1]
+    metrics_port = free_port()
     expected = records_per_loop * LOOPS
     with FakeTwitch() as twitch, tempfile.TemporaryDirectory() as spool:
         env = {
