@@ -13,6 +13,7 @@ from app.chat import events
 from app.chat.routes import bp as chat_bp
 from app.config import Settings
 from app.message_queue import RedisMessageQueue
+from app.metrics import WEBSOCKET_DIRECT_WRITES
 from app.runtime import Livechat
 from app.store import make_store
 from app.twitch.rooms import TwitchRooms
@@ -58,8 +59,10 @@ def create_app(
         **({"client_manager": queue} if queue is not None else {}),
     )
     # No permessage-deflate, a room broadcast framed once and written without a queue hop
-    # when a member's connection is idle: see app/websocket.py.
-    install_compact_websocket(socketio.server)
+    # when a member's connection is idle: see app/websocket.py. WEBSOCKET_FAST_PATH=off
+    # leaves python-engineio and simple-websocket exactly as released.
+    if settings.websocket_fast_path:
+        install_compact_websocket(socketio.server, WEBSOCKET_DIRECT_WRITES.inc)
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
     livechat = Livechat(settings, socketio, make_store(settings), live_rooms)
     app.extensions["livechat"] = livechat

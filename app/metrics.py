@@ -32,6 +32,11 @@ EVENT_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 ROOMS_CLEANED = Counter("livechat_rooms_cleaned_total", "Idle empty rooms forgotten")
+WEBSOCKET_DIRECT_WRITES = Counter(
+    "livechat_websocket_direct_writes_total",
+    "Broadcast packets written straight to an idle member's WebSocket by the emitting greenlet"
+    " (app/websocket.py's fast path) instead of through the member's queue and writer",
+)
 # Defined before STORE_UP on purpose: a scrape collects in definition order, and reading READY
 # runs the readiness checks (``Livechat.failing_dependencies``), which refresh STORE_UP.
 READY = Gauge(
