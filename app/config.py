@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -140,10 +140,6 @@ class Settings:
         most one heartbeat before the crash, and the pruning replica notices within one more
         heartbeat, so ghosts are gone everywhere within ``PRESENCE_TTL_SECONDS``."""
         return self.presence_ttl_seconds - self.presence_heartbeat_seconds
-
-    def with_overrides(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (tests and the factory's ``test_config``)."""
-        return replace(self, **changes)
 
 
 def _topic(name: str, raw: str) -> str:

@@ -7,7 +7,15 @@ registry (with its process and Python runtime collectors) describes exactly this
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from collections.abc import Callable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 # No ``*_created`` timestamp series next to every counter and histogram: they double the series
 # count, and Prometheus (before native created-timestamp support) stores them as plain gauges.
@@ -36,13 +44,6 @@ WEBSOCKET_DIRECT_WRITES = Counter(
     "livechat_websocket_direct_writes_total",
     "Broadcast packets written straight to an idle member's WebSocket by the emitting greenlet"
     " (app/websocket.py's fast path) instead of through the member's queue and writer",
-)
-# Defined before STORE_UP on purpose: a scrape collects in definition order, and reading READY
-# runs the readiness checks (``Livechat.failing_dependencies``), which refresh STORE_UP.
-READY = Gauge(
-    "livechat_ready",
-    "1 when this replica's /readyz would answer 200 (every dependency answers and it is not"
-    " shutting down), else 0; evaluated at each scrape",
 )
 STORE_UP = Gauge("livechat_store_up", "1 when the history/presence store answers, else 0")
 STORE_ERRORS = Counter(
@@ -91,3 +92,22 @@ QUEUE_PUBLISH_FAILURES = Counter(
     "Events that could not be published to other replicas (Redis unreachable); local clients"
     " still got them",
 )
+
+
+def readiness_registry(is_ready: Callable[[], bool]) -> CollectorRegistry:
+    """``livechat_ready`` for one app, on a registry of its own.
+
+    The gauge asks that app's readiness checks at each scrape, so it belongs to the app, not
+    the process: a module-level gauge rebound by every app built would report the last one.
+    ``/metrics`` renders this registry before the default one, because the checks it runs also
+    refresh ``livechat_store_up``.
+    """
+    registry = CollectorRegistry(auto_describe=True)
+    ready = Gauge(
+        "livechat_ready",
+        "1 when this replica's /readyz would answer 200 (every dependency answers and it is"
+        " not shutting down), else 0; evaluated at each scrape",
+        registry=registry,
+    )
+    ready.set_function(lambda: 1.0 if is_ready() else 0.0)
+    return registry
