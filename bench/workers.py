@@ -136,19 +136,25 @@ def log(message: str) -> None:
 # -- virtualenvs -------------------------------------------------------------------------------
 
 
+PIP_INSTALL = ("install", "-q", "-c", "constraints.txt")
+
+
 def ensure_venv(candidate: Candidate) -> None:
     """(Re)build the candidate's venv when pyproject.toml or its extra packages changed."""
     stamp = candidate.venv / ".bench-installed"
     with (ROOT / "pyproject.toml").open("rb") as f:
         dependencies = tomllib.load(f)["project"]["dependencies"]
-    wanted = hashlib.sha256(repr((dependencies, candidate.extra_packages)).encode()).hexdigest()
+    pins = (ROOT / "constraints.txt").read_text()  # the versions `make` and the image install
+    wanted = hashlib.sha256(
+        repr((dependencies, pins, candidate.extra_packages)).encode()
+    ).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
         return
     log(f"building {candidate.venv.relative_to(ROOT)} (pip install . {candidate.extra_packages})")
     shutil.rmtree(candidate.venv, ignore_errors=True)
     venv.create(candidate.venv, with_pip=True)
     subprocess.run(
-        [str(candidate.bin / "pip"), "install", "-q", ".", *candidate.extra_packages],
+        [str(candidate.bin / "pip"), *PIP_INSTALL, ".", *candidate.extra_packages],
         cwd=ROOT,
         check=True,
     )
