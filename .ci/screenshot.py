@@ -17,8 +17,7 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.support.browser import enter, send  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, enter, send  # noqa: E402
 from tests.support.procs import ChatServer  # noqa: E402
 
 OUT = ROOT / "docs" / "images" / "chat-page.png"

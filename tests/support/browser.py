@@ -1,10 +1,22 @@
-"""What a person does on the chat pages, for Playwright tests and the README's screenshot."""
+"""Debian's Chromium for Playwright, and what a person does on the chat pages: for the browser
+tests and the README's screenshot (.ci/screenshot.py)."""
 
 from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
 from tests.support.procs import ChatServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def enter(page: Page, server: ChatServer, name: str) -> None:
