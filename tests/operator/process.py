@@ -16,9 +16,9 @@ import yaml
 
 from tests.deploy.kube import CHART, ROOT
 from tests.deploy.kube import render as helm_render
-from tests.deploy.test_chart_apiserver import Cluster, _free_port
+from tests.deploy.test_chart_apiserver import Cluster
 from tests.deploy.test_chart_apiserver import api_server as chart_api_server
-from tests.support.procs import wait_until
+from tests.support.procs import free_port, wait_until
 
 
 @contextmanager
@@ -59,7 +59,7 @@ class Operator:
         tmp.mkdir(parents=True, exist_ok=True)
         config = tmp / "release.json"
         config.write_text(release_json)
-        self.metrics_port = _free_port()
+        self.metrics_port = free_port()
         env = {
             **os.environ,
             "KUBECONFIG": str(cluster.kubeconfig),

@@ -30,10 +30,10 @@ import requests
 from livechat_operator import render
 from livechat_operator.config import ReleaseConfig
 from tests.deploy.kube import ROOT
-from tests.deploy.test_chart_apiserver import Cluster, _free_port
-from tests.ingest.fake_twitch import FakeTwitch
+from tests.deploy.test_chart_apiserver import Cluster
 from tests.operator.process import Operator, api_server, operator_release_json
-from tests.support.procs import wait_until
+from tests.support.fake_twitch import FakeTwitch
+from tests.support.procs import free_port, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -67,7 +67,7 @@ class Ingest:
     """A real ``python -m ingest`` configured from the ConfigMap the operator wrote."""
 
     def __init__(self, data: dict[str, str], tmp: Path) -> None:
-        self.metrics_port = _free_port()
+        self.metrics_port = free_port()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             **data,
@@ -213,7 +213,7 @@ def test_create_change_pause_and_delete_a_channel(
     tmp_path: Path,
 ) -> None:
     # Until the ingest runs, its metrics address answers nothing: status says so.
-    nothing = f"http://127.0.0.1:{_free_port()}/metrics"
+    nothing = f"http://127.0.0.1:{free_port()}/metrics"
     operator = Operator(cluster, NS, release_json, tmp_path / "operator-1", nothing)
     ingest: Ingest | None = None
     stop_chat = threading.Event()
