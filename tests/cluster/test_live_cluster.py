@@ -119,7 +119,8 @@ class Irc:
         return list(response.json())
 
     def joined(self, channel: str) -> list[dict[str, Any]]:
-        return [c for c in self.clients() if f"#{channel}" in c["channels"] and not c["closed"]]
+        names = {channel, f"#{channel}"}
+        return [c for c in self.clients() if names & set(c["channels"]) and not c["closed"]]
 
     def broadcast(self, *lines: str) -> None:
         requests.post(self.url + "/broadcast", data="\n".join(lines), timeout=10).raise_for_status()
