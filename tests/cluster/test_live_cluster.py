@@ -56,7 +56,7 @@ INGEST = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=inge
 def irc_manifest() -> str:
     """The scripted Twitch IRC server: the ingest tests' FakeTwitch, in the project's image."""
     files = {
-        "fake_twitch.py": (ROOT / "tests" / "ingest" / "fake_twitch.py").read_text(),
+        "fake_twitch.py": (ROOT / "tests" / "support" / "fake_twitch.py").read_text(),
         "irc_server.py": (HERE / "irc_server.py").read_text(),
     }
     config_map = {
