@@ -41,7 +41,7 @@ from tests.cluster.kube import (
     wait_until,
 )
 from tests.cluster.netpol import Endpoint, Flow, Recorder, allowed
-from tests.replicas.conftest import Writer, ids, received
+from tests.replicas.pairs import Writer, ids, received
 from tests.support.clients import RecordingClient
 
 pytestmark = pytest.mark.timeout(900)
