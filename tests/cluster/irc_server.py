@@ -1,6 +1,6 @@
 """The scripted Twitch IRC server of the live-cluster test, run inside a pod of the cluster.
 
-It is :class:`tests.ingest.fake_twitch.FakeTwitch` (the same script the ingest tests use) on
+It is :class:`tests.support.fake_twitch.FakeTwitch` (the same script the ingest tests use) on
 ``0.0.0.0:6667``, plus a small HTTP control port (8080) so the test on the host can drive it:
 
 * ``GET /clients``: JSON list of connections, each ``{"nick", "channels", "closed"}``;

@@ -41,7 +41,7 @@ from tests.cluster.kube import (
     wait_until,
 )
 from tests.cluster.netpol import Endpoint, Flow, Recorder, allowed
-from tests.replicas.conftest import Writer, ids, received
+from tests.replicas.pairs import Writer, ids, received
 from tests.support.clients import RecordingClient
 
 pytestmark = pytest.mark.timeout(900)
@@ -56,7 +56,7 @@ INGEST = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=inge
 def irc_manifest() -> str:
     """The scripted Twitch IRC server: the ingest tests' FakeTwitch, in the project's image."""
     files = {
-        "fake_twitch.py": (ROOT / "tests" / "ingest" / "fake_twitch.py").read_text(),
+        "fake_twitch.py": (ROOT / "tests" / "support" / "fake_twitch.py").read_text(),
         "irc_server.py": (HERE / "irc_server.py").read_text(),
     }
     config_map = {
@@ -119,7 +119,8 @@ class Irc:
         return list(response.json())
 
     def joined(self, channel: str) -> list[dict[str, Any]]:
-        return [c for c in self.clients() if f"#{channel}" in c["channels"] and not c["closed"]]
+        names = {channel, f"#{channel}"}
+        return [c for c in self.clients() if names & set(c["channels"]) and not c["closed"]]
 
     def broadcast(self, *lines: str) -> None:
         requests.post(self.url + "/broadcast", data="\n".join(lines), timeout=10).raise_for_status()

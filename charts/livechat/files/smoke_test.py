@@ -44,7 +44,7 @@ def run(url: str, timeout: float) -> str | None:
     deadline = time.monotonic() + timeout
     while True:  # the Service may not route yet right after an install or upgrade
         try:
-            client.connect(url, wait_timeout=10)
+            client.connect(url, transports=["websocket"], wait_timeout=10)
             break
         except socketio.exceptions.ConnectionError as exc:
             if time.monotonic() > deadline:
