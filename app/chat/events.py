@@ -32,6 +32,8 @@ from app.chat.validation import ClientError, parse_join, parse_leave, parse_send
 
 log = logging.getLogger(__name__)
 
+_REJECTED = metrics.MESSAGES.labels("rejected")  # bound once, not per message
+
 Handler = Callable[[Connection, Any], dict[str, Any]]
 
 
@@ -95,7 +97,7 @@ def register(
             return service.send(conn, parse_send(data, service.max_message_length))
         except ClientError as exc:
             if exc.code != "unavailable":  # the service counts those itself
-                metrics.MESSAGES.labels("rejected").inc()
+                _REJECTED.inc()
             raise
 
     @handled("leave_room")

@@ -27,6 +27,10 @@ from app.store import HistoryPage, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+# Metric children resolved once: ``labels()`` takes a lock and a dict lookup on every call.
+_SENT = metrics.MESSAGES.labels("sent")
+_UNAVAILABLE = metrics.MESSAGES.labels("unavailable")
+
 
 class LiveRooms(Protocol):
     """Read-only rooms fed from elsewhere (the Kafka-fed Twitch rooms)."""
@@ -115,10 +119,10 @@ class ChatService:
         try:
             message = self.store.append(request.room, conn.username, request.message)
         except StoreUnavailable:
-            metrics.MESSAGES.labels("unavailable").inc()
+            _UNAVAILABLE.inc()
             raise ClientError("unavailable", "the message was not sent; try again") from None
         self.socketio.emit("receive_message", message.to_event(), to=request.room)
-        metrics.MESSAGES.labels("sent").inc()
+        _SENT.inc()
         return {"ok": True, "id": message.id, "time": message.time}
 
     def leave(self, conn: Connection, request: LeaveRequest) -> dict[str, Any]:
