@@ -61,7 +61,8 @@ def create_app(
     # when a member's connection is idle: see app/websocket.py.
     install_compact_websocket(socketio.server)
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
-    livechat = Livechat(settings, socketio, make_store(settings), live_rooms)
+    store = make_store(settings, queue.host_id if queue is not None else None)
+    livechat = Livechat(settings, socketio, store, live_rooms, queue)
     app.extensions["livechat"] = livechat
     if queue is not None:
         livechat.readiness_checks["message_queue"] = queue.check
