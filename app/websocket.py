@@ -19,29 +19,55 @@ the WebSocket frame again for every member. Without extensions a server's frame 
 payload only (servers do not mask), so ``CompactWebSocket`` builds it once per message and
 writes the same bytes to each socket, exactly as simple-websocket would have.
 
-**Written by the broadcaster when the connection is idle.** python-engineio gives every
+**Written without the writer greenlet, coalesced per member.** python-engineio gives every
 connection a queue and a writer greenlet: each delivery was a queue put, a switch to that
 greenlet, a queue wait with a gevent ``Timeout`` around it and a switch back, several times the
-cost of the ``send`` system call itself (the profile's top entries after the two changes
-above). When nothing is queued or being written for a member, the greenlet that emits now
-writes the frame to that member's socket itself, with a non-blocking ``send``: what the writer
-would have done, in the same order, minus the hops. Anything else takes the queue as before: a
-member with packets waiting or a write in progress (order), a socket whose buffer is full (the
-broadcaster never blocks on a slow member; the writer waits for it), binary or closing
-connections, and servers not on gevent. A frame the kernel took only part of has its tail queued
-for the writer, ahead of anything sent later.
+cost of the ``send`` system call itself. Here every packet for a member (room broadcasts,
+replies, acks, pings) goes through the member's pending buffer instead: broadcasts are
+appended and written by one server-wide flush, so frames for one member that arrive within a
+tick (``TICK_SECONDS``, 5 ms) leave in one ``send`` (one write carrying two frames costs what
+one frame costs); the flush runs on the hub's next turn when the previous one is more than a
+tick old, so a quiet server adds no delay. Anything sent through engineio's own ``send`` (the
+ack of the sender's event, pings) flushes the member at once, behind what was pending, so the
+sender's ack is immediate and nothing overtakes anything.
+
+**A fast-path flag per connection.** Whether a member can be written this way (upgraded, open,
+nothing queued for or being written by engineio's writer, a gevent socket) was 14 checks per
+member per message; now it is one attribute, ``fast``, kept current where those states change:
+set by one full check when the connection is next written after a change, cleared when
+anything is queued for the writer (a packet that cannot take the fast path, the tail of a frame
+the kernel took only in part, a full socket), while the writer is inside a ``send``, and when
+the connection closes. Whatever is pending moves to the queue ahead of anything queued after
+it, so each member still gets its packets in order; the broadcaster never blocks on a slow
+member (the writer waits for it).
+
+**Internals, pinned.** This reaches into python-engineio, python-socketio and simple-websocket
+internals (``Socket.send``, ``Socket.queue``, ``Server._send_eio_packet``, the websocket
+driver class, ``Base.sock``/``connected``/``ws``). It is installed only on the exact releases
+in ``TESTED_VERSIONS``; on any other release, or a non-gevent server, the stock engineio path
+serves (logged once at start), and the tests run both.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from importlib import metadata
 from typing import Any
 
 from wsproto.connection import ConnectionState
 
 log = logging.getLogger(__name__)
 
+#: The releases whose internals this module was written and tested against (see the doc).
+TESTED_VERSIONS = {
+    "python-engineio": "4.15.1",
+    "python-socketio": "5.18.1",
+    "simple-websocket": "1.1.0",
+}
+#: Longest a broadcast frame waits in a member's pending buffer (only under load: see the doc).
+TICK_SECONDS = 0.005
 _OFFER = "HTTP_SEC_WEBSOCKET_EXTENSIONS"
 #: Frames kept for reuse; a broadcast's writers run back to back, so a few suffice.
 _FRAME_CACHE_SIZE = 32
@@ -90,8 +116,65 @@ class _FrameTail:
         return self._frame
 
 
-#: Open WebSockets by engineio sid, for ``write_now``; sids are unique across servers.
+#: Open WebSockets by engineio sid, for ``send_eio_packet``; sids are unique across servers.
 _by_sid: dict[str, Any] = {}
+
+
+def untested_versions() -> list[str]:
+    """The pinned distributions whose installed release differs from ``TESTED_VERSIONS``."""
+    differing = []
+    for name, version in TESTED_VERSIONS.items():
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed != version:
+            differing.append(f"{name} {installed} (tested: {version})")
+    return differing
+
+
+class Coalescer:
+    """The server-wide flush of members' pending frames: at most one per ``tick`` seconds.
+
+    A member's first pending frame registers it; the flush is scheduled on the hub's next turn
+    if the last one is more than a tick old, else a tick after the last one. It runs in the
+    hub, and never blocks: every ``send`` has a zero timeout.
+    """
+
+    def __init__(self, tick: float = TICK_SECONDS) -> None:
+        import gevent
+
+        self.tick = tick
+        self.loop = gevent.get_hub().loop
+        self.dirty: list[Any] = []
+        self.scheduled = False
+        self.last = 0.0
+        self.timer: Any = None
+
+    def add(self, ws: Any) -> None:
+        self.dirty.append(ws)
+        if self.scheduled:
+            return
+        self.scheduled = True
+        delay = self.last + self.tick - time.monotonic()
+        if delay <= 0:
+            self.loop.run_callback(self.flush)
+        else:
+            self.timer = self.loop.timer(delay)
+            self.timer.start(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        if self.timer is not None:
+            self.timer.close()
+            self.timer = None
+        self.last = time.monotonic()
+        dirty, self.dirty = self.dirty, []
+        for ws in dirty:
+            try:
+                ws.flush()
+            except Exception:  # one broken member must not cost the others their frames
+                log.exception("flushing a websocket failed")
 
 
 def install_compact_websocket(sio_server: Any) -> bool:
@@ -100,10 +183,14 @@ def install_compact_websocket(sio_server: Any) -> bool:
     engineio picks the class from its async driver (``_async["websocket"]``); the override is
     made on this server's own copy, so other servers in the process are untouched. It applies
     only on top of simple-websocket (not gevent-websocket, which engineio would prefer if it
-    were installed, and which negotiates no extension anyway), and is skipped with a warning
-    otherwise. The server's ``_send_eio_packet``, through which python-socketio sends every
-    packet of an emit, tries ``write_now`` first.
+    were installed, and which negotiates no extension anyway), only under gevent, and only on
+    the releases in ``TESTED_VERSIONS``; otherwise it is skipped with a warning and the stock
+    path serves.
     """
+    untested = untested_versions()
+    if untested:
+        log.warning("WebSocket fast path off, untested releases: %s", ", ".join(untested))
+        return False
     import gevent.socket
     from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 
@@ -113,44 +200,60 @@ def install_compact_websocket(sio_server: Any) -> bool:
     if not (isinstance(base, type) and issubclass(base, SimpleWebSocketWSGI)):
         log.warning("WebSocket transport left as is: %r is not simple-websocket", base)
         return False
-    if not callable(getattr(sio_server, "_send_eio_packet", None)):
-        # A python-socketio release without this internal hook: serve the stock path.
-        log.warning("WebSocket transport left as is: python-socketio has no _send_eio_packet")
+    if eio_server.async_mode != "gevent" or not callable(
+        getattr(sio_server, "_send_eio_packet", None)
+    ):
+        log.warning("WebSocket transport left as is: not gevent, or no _send_eio_packet")
         return False
+    open_state = ConnectionState.OPEN
+    gevent_socket = gevent.socket.socket
 
     class CompactWebSocket(base):  # type: ignore[valid-type,misc]
-        """simple-websocket without extensions, whole text messages framed once."""
+        """simple-websocket without extensions, whole text frames built once, written coalesced."""
 
         #: True while the writer greenlet is inside a ``send`` (it may be waiting in it).
         writing = False
+        #: True when packets may go through ``pending`` (see the module doc); one check.
+        fast = False
         eio_socket: Any = None
         ws: Any = None
+        pending: list[bytes]
+        #: engineio's own ``Socket.send`` (into its queue), replaced on the socket by ours.
+        queue_send: Callable[[Any], Any]
+        #: The server-wide flush, made on first use in the serving process (on its hub).
+        coalescer: Coalescer | None = None
 
         def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             environ.pop(_OFFER, None)  # so the frames below are never compressed
             # engineio passes its Socket's bound ``_websocket_handler`` as the handler.
-            self.eio_socket = getattr(self.app, "__self__", None)
-            sid = getattr(self.eio_socket, "sid", None)
+            eio: Any = getattr(self.app, "__self__", None)
+            self.eio_socket = eio
+            self.pending = []
+            sid = getattr(eio, "sid", None)
             if sid is not None:
                 _by_sid[sid] = self
+                queue_send = eio.send
+                # Every packet engineio itself sends (acks, pings, close) comes here first.
+                self.queue_send = queue_send
+                eio.send = lambda pkt: self.send_packet(pkt, flush=True)
             try:
                 return super().__call__(environ, start_response)
             finally:
-                if sid is not None and _by_sid.get(sid) is self:
-                    del _by_sid[sid]
+                self.fast = False
+                if sid is not None:
+                    if _by_sid.get(sid) is self:
+                        del _by_sid[sid]
+                    self.to_queue()
 
         def send(self, message: Any) -> Any:
             """The writer greenlet's path (engineio calls it with ``pkt.encode()``)."""
             ws = self.ws
             self.writing = True
+            self.fast = False
             try:
                 if type(message) is _RawFrame:
                     ws.sock.sendall(message.raw)
-                elif (
-                    type(message) is not str
-                    or not ws.connected
-                    or ws.ws.state is not ConnectionState.OPEN
-                ):
+                elif type(message) is not str or not ws.connected or ws.ws.state is not open_state:
                     return super().send(message)  # the general path: binary, closing, closed
                 else:
                     ws.sock.sendall(text_frame(message))
@@ -158,10 +261,10 @@ def install_compact_websocket(sio_server: Any) -> bool:
                 self.writing = False
             return None
 
-        def write_now(self, pkt: Any) -> bool:
-            """Write ``pkt`` from the calling greenlet if nothing is ahead of it; True if done."""
+        def check_fast(self) -> bool:
+            """The full check, run only when ``fast`` is off; sets it when it passes."""
             ws, eio = self.ws, self.eio_socket
-            if (
+            self.fast = not (
                 self.writing
                 or ws is None
                 or eio is None
@@ -170,31 +273,69 @@ def install_compact_websocket(sio_server: Any) -> bool:
                 or eio.upgrading
                 or eio.closing
                 or eio.closed
-                or pkt.binary
                 or not ws.connected
-                or ws.ws.state is not ConnectionState.OPEN
-                or not isinstance(ws.sock, gevent.socket.socket)
-            ):
-                return False
-            message = pkt.encode()
-            if type(message) is not str:
-                return False
-            frame = text_frame(message)
+                or ws.ws.state is not open_state
+                or not isinstance(ws.sock, gevent_socket)
+            )
+            return self.fast
+
+        def send_packet(self, pkt: Any, flush: bool) -> None:
+            """Through ``pending`` when fast, else behind it into engineio's queue.
+
+            ``flush``: write now (replies, acks, pings); else on the coalescer's next flush.
+            """
+            if (self.fast or self.check_fast()) and not pkt.binary:
+                message = pkt.encode()
+                if type(message) is str:
+                    pending = self.pending
+                    if not pending and not flush:
+                        coalescer = self.coalescer
+                        if coalescer is None:
+                            coalescer = type(self).coalescer = Coalescer()
+                        coalescer.add(self)
+                    pending.append(text_frame(message))
+                    if flush:
+                        self.flush()
+                    return
+            self.to_queue()
+            self.queue_send(pkt)
+
+        def flush(self) -> None:
+            """Write what is pending in one non-blocking ``send``; queue what the kernel left."""
+            pending = self.pending
+            if not pending:
+                return
+            if not self.fast:
+                self.to_queue()
+                return
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            pending.clear()
             try:
-                sent: int = ws.sock.send(frame, 0, 0.0)  # gevent: timeout 0, never waits
-            except OSError:  # full buffer (EAGAIN) or broken: the writer deals with it
-                return False
-            if sent < len(frame):
-                eio.queue.put(_FrameTail(frame[sent:]))
-            return True
+                sent: int = self.ws.sock.send(data, 0, 0.0)  # gevent: timeout 0, never waits
+            except OSError:  # a full buffer (EAGAIN) or a broken socket: the writer deals
+                sent = 0
+            if sent < len(data):
+                self.fast = False
+                self.eio_socket.queue.put(_FrameTail(data[sent:]))
+
+        def to_queue(self) -> None:
+            """Move what is pending into engineio's queue, ahead of anything queued later."""
+            self.fast = False
+            if self.pending:
+                data = b"".join(self.pending)
+                self.pending.clear()
+                self.eio_socket.queue.put(_FrameTail(data))
 
     eio_server._async = {**drivers, "websocket": CompactWebSocket}
     queue_packet = sio_server._send_eio_packet
 
     def send_eio_packet(eio_sid: str, eio_pkt: Any) -> None:
+        """python-socketio's way out for every emit: room broadcasts and single replies."""
         ws = _by_sid.get(eio_sid)
-        if ws is None or not ws.write_now(eio_pkt):
+        if ws is None:
             queue_packet(eio_sid, eio_pkt)
+        else:
+            ws.send_packet(eio_pkt, flush=False)
 
     sio_server._send_eio_packet = send_eio_packet
     return True

@@ -50,7 +50,13 @@ def port_open(port: int) -> bool:
 class ChatServer:
     """``gunicorn --config python:app.gunicorn_conf 'app:create_app()'``: what ``make run`` runs."""
 
-    def __init__(self, env: Mapping[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        app: str = "app:create_app()",
+    ) -> None:
+        self.app = app
         self.port = port or free_port()
         self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **(env or {})}
         self.env.setdefault("SECRET_KEY", "test-secret")
@@ -68,7 +74,7 @@ class ChatServer:
                 str(VENV_BIN / "gunicorn"),
                 "--config",
                 "python:app.gunicorn_conf",
-                "app:create_app()",
+                self.app,
             ],
             cwd=ROOT,
             env=self.env,
