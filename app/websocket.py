@@ -27,9 +27,11 @@ replies, acks, pings) goes through the member's pending buffer instead: broadcas
 appended and written by one server-wide flush, so frames for one member that arrive within a
 tick (``TICK_SECONDS``, 5 ms) leave in one ``send`` (one write carrying two frames costs what
 one frame costs); the flush runs on the hub's next turn when the previous one is more than a
-tick old, so a quiet server adds no delay. Anything sent through engineio's own ``send`` (the
-ack of the sender's event, pings) flushes the member at once, behind what was pending, so the
-sender's ack is immediate and nothing overtakes anything.
+tick old, so a quiet server adds no delay. A message sent through engineio's own ``send`` (the
+ack of the sender's event) flushes the member at once, behind what was pending, so the sender's
+ack is immediate and nothing overtakes anything. Pings, noops and closes still take engineio's
+queue (behind what was pending): its writer closes a connection it has had nothing to write to
+for ``ping_interval + ping_timeout``.
 
 **A fast-path flag per connection.** Whether a member can be written this way (upgraded, open,
 nothing queued for or being written by engineio's writer, a gevent socket) was 14 checks per
@@ -56,6 +58,7 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
+from engineio.packet import MESSAGE
 from wsproto.connection import ConnectionState
 
 log = logging.getLogger(__name__)
@@ -282,9 +285,11 @@ def install_compact_websocket(sio_server: Any) -> bool:
         def send_packet(self, pkt: Any, flush: bool) -> None:
             """Through ``pending`` when fast, else behind it into engineio's queue.
 
-            ``flush``: write now (replies, acks, pings); else on the coalescer's next flush.
+            ``flush``: write now (acks); else on the coalescer's next flush. Only messages take
+            the fast path: engineio's writer must still see a packet (a ping) at least every
+            ``ping_interval + ping_timeout`` seconds, or it closes the connection as idle.
             """
-            if (self.fast or self.check_fast()) and not pkt.binary:
+            if (self.fast or self.check_fast()) and pkt.packet_type == MESSAGE and not pkt.binary:
                 message = pkt.encode()
                 if type(message) is str:
                     pending = self.pending

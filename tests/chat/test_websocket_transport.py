@@ -178,7 +178,7 @@ def test_the_coalescer_flushes_at_once_when_quiet_and_on_the_tick_when_busy() ->
         assert time.monotonic() - started >= 0.15  # a tick after the first flush
 
 
-@pytest.mark.parametrize("state", ["queued", "writing", "closing", "binary"])
+@pytest.mark.parametrize("state", ["queued", "writing", "closing", "binary", "ping"])
 def test_anything_ahead_or_unusual_takes_the_queue_behind_what_is_pending(state: str) -> None:
     ours, theirs = gevent.socket.socketpair()
     with ours, theirs:
@@ -192,9 +192,12 @@ def test_anything_ahead_or_unusual_takes_the_queue_behind_what_is_pending(state:
             ws.writing = True
         elif state == "closing":
             ws.eio_socket.closing = True
+        elif state == "ping":  # the writer must see one, or it closes the connection as idle
+            pkt = eio_packet.Packet(eio_packet.PING)
         else:
             pkt = eio_packet.Packet(eio_packet.MESSAGE, data=b"\x00\x01")
-        ws.fast = False  # the state changed: what the writer or a close does
+        if state != "ping":
+            ws.fast = False  # the state changed: what the writer or a close does
         ws.send_packet(pkt, flush=True)
         theirs.setblocking(False)
         with pytest.raises(BlockingIOError):
