@@ -43,6 +43,11 @@ the connection closes. Whatever is pending moves to the queue ahead of anything 
 it, so each member still gets its packets in order; the broadcaster never blocks on a slow
 member (the writer waits for it).
 
+**One server-wide pinger.** engineio spawns a greenlet per connection for every ping cycle,
+sleeping ``ping_interval`` (25 s) before it sends the ping: one more greenlet, stack and timer
+per idle connection. ``Pinger`` keeps the due pings in one queue (every cycle has the same
+length, so it is in due order) served by one greenlet, which exits when nothing is due.
+
 **Internals, pinned.** This reaches into python-engineio, python-socketio and simple-websocket
 internals (``Socket.send``, ``Socket.queue``, ``Server._send_eio_packet``, the websocket
 driver class, ``Base.sock``/``connected``/``ws``). It is installed only on the exact releases
@@ -54,11 +59,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
-from engineio.packet import MESSAGE
+from engineio.packet import MESSAGE, PING, Packet
 from wsproto.connection import ConnectionState
 
 log = logging.getLogger(__name__)
@@ -178,6 +184,68 @@ class Coalescer:
                 ws.flush()
             except Exception:  # one broken member must not cost the others their frames
                 log.exception("flushing a websocket failed")
+
+
+class Pinger:
+    """Every ping of one engineio server, sent by one greenlet when due (see the module doc)."""
+
+    def __init__(self, eio_server: Any) -> None:
+        self.server = eio_server
+        self.due: deque[tuple[float, Any]] = deque()
+        self.running = False
+
+    def schedule(self, socket: Any) -> None:
+        """``Socket.schedule_ping``: only after the previous ping was answered, as engineio."""
+        if not socket.last_ping:
+            return
+        socket.last_ping = None
+        self.due.append((time.monotonic() + self.server.ping_interval, socket))
+        if not self.running:
+            self.running = True
+            self.server.start_background_task(self._run)
+
+    def _run(self) -> None:
+        try:
+            while self.due:
+                when, socket = self.due[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self.server.sleep(delay)
+                    continue
+                self.due.popleft()
+                if socket.closing or socket.closed:
+                    continue
+                socket.last_ping = time.time()
+                try:
+                    socket.send(Packet(PING))
+                except Exception:
+                    log.exception("sending a ping failed")
+        finally:
+            self.running = False
+
+
+def _install_pinger(eio_server: Any) -> None:
+    """Serve this server's pings from one ``Pinger``; other servers keep engineio's own.
+
+    engineio makes its sockets from the module's ``Socket`` class, so the hook is on that
+    class, and it hands over only for servers that carry a pinger.
+    """
+    from engineio.socket import Socket
+
+    eio_server.livechat_pinger = Pinger(eio_server)
+    stock = Socket.schedule_ping
+    if getattr(stock, "livechat_hook", False):
+        return
+
+    def schedule_ping(self: Any) -> None:
+        pinger = getattr(self.server, "livechat_pinger", None)
+        if pinger is None:
+            stock(self)
+        else:
+            pinger.schedule(self)
+
+    schedule_ping.livechat_hook = True  # type: ignore[attr-defined]
+    Socket.schedule_ping = schedule_ping
 
 
 def install_compact_websocket(sio_server: Any) -> bool:
@@ -332,6 +400,7 @@ def install_compact_websocket(sio_server: Any) -> bool:
                 self.eio_socket.queue.put(_FrameTail(data))
 
     eio_server._async = {**drivers, "websocket": CompactWebSocket}
+    _install_pinger(eio_server)
     queue_packet = sio_server._send_eio_packet
 
     def send_eio_packet(eio_sid: str, eio_pkt: Any) -> None:

@@ -340,3 +340,33 @@ def test_every_member_gets_every_message_in_order_and_each_ack_after_its_message
             with contextlib.suppress(Exception):
                 member.ws.close()
         chat.kill()
+
+
+def test_one_pinger_pings_every_socket_when_due_and_then_exits() -> None:
+    server = SimpleNamespace(
+        ping_interval=0.05, start_background_task=gevent.spawn, sleep=gevent.sleep
+    )
+    pinger = websocket.Pinger(server)
+    sent: list[tuple[str, int]] = []
+
+    def socket_(name: str, **state: Any) -> Any:
+        s = SimpleNamespace(last_ping=1.0, closing=False, closed=False, **state)
+        s.send = lambda pkt: sent.append((name, pkt.packet_type))
+        return s
+
+    a, b, gone = socket_("a"), socket_("b"), socket_("gone")
+    for s in (a, b, gone):
+        pinger.schedule(s)
+    pinger.schedule(a)  # the previous ping was not answered yet: nothing more to schedule
+    gone.closed = True
+    assert pinger.running and not sent
+    gevent.sleep(0.2)
+    assert sent == [("a", eio_packet.PING), ("b", eio_packet.PING)]
+    assert a.last_ping and b.last_ping  # engineio's ping timeout check reads them
+    assert not pinger.running  # nothing due: no greenlet left
+
+
+def test_the_factory_serves_pings_from_one_pinger() -> None:
+    app = create_app(Settings(secret_key="test"))
+    eio = app.extensions["socketio"].server.eio
+    assert isinstance(eio.livechat_pinger, websocket.Pinger)
