@@ -214,11 +214,21 @@ class RedisMessageQueue(PubSubManager):
         while True:
             pubsub = self._listener.pubsub()
             try:
-                rooms = list(self._rooms.items())
-                self._expected = {room_channel(room).encode(): deque([sub]) for room, sub in rooms}
-                pubsub.subscribe(self.channel, *(room_channel(room) for room, _ in rooms))
+                rooms = dict(self._rooms)
+                self._expected = {
+                    room_channel(room).encode(): deque([sub]) for room, sub in rooms.items()
+                }
+                pubsub.subscribe(self.channel, *(room_channel(room) for room in rooms))
                 self._pubsub = pubsub
                 self._set_listening(True)
+                # Joins and leaves while this connected and subscribed (it yields) could not
+                # send their own (UN)SUBSCRIBE: catch up with them.
+                late = [r for r, sub in self._rooms.items() if rooms.get(r) is not sub]
+                gone = [r for r in rooms if r not in self._rooms]
+                if late:
+                    self._send("SUBSCRIBE", late, [self._rooms[r] for r in late])
+                if gone:
+                    self._send("UNSUBSCRIBE", gone, [])
                 delay = RETRY_MIN_SECONDS
                 for message in pubsub.listen():
                     kind = message["type"]
