@@ -48,6 +48,16 @@ sleeping ``ping_interval`` (25 s) before it sends the ping: one more greenlet, s
 per idle connection. ``Pinger`` keeps the due pings in one queue (every cycle has the same
 length, so it is in due order) served by one greenlet, which exits when nothing is due.
 
+**A writer greenlet only while there is something to write.** engineio starts a writer
+greenlet per WebSocket that waits on the connection's queue for its whole life, though with
+the pending buffer above it has work only when a packet could not take the fast path (pings
+among them). Here the connection is served by ``CompactWebSocket.serve``, engineio's
+``Socket._websocket_handler`` with one difference: the writer is started when something is
+queued (the server's queue class, ``NotifyingQueue``, tells the connection) and exits when the
+queue is empty. engineio's writer also closed a connection it had nothing to write to for
+``ping_interval + ping_timeout``; engineio's service task closes connections whose ping went
+unanswered, which is what that covered.
+
 **Internals, pinned.** This reaches into python-engineio, python-socketio and simple-websocket
 internals (``Socket.send``, ``Socket.queue``, ``Server._send_eio_packet``, the websocket
 driver class, ``Base.sock``/``connected``/``ws``). It is installed only on the exact releases
@@ -248,6 +258,21 @@ def _install_pinger(eio_server: Any) -> None:
     Socket.schedule_ping = schedule_ping
 
 
+def _notifying_queue(base: type) -> type:
+    """engineio's queue class, telling its connection when something is put (see the doc)."""
+
+    class NotifyingQueue(base):
+        on_put: Callable[[], None] | None = None
+
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            super().put(item, block, timeout)
+            on_put = self.on_put
+            if on_put is not None:
+                on_put()
+
+    return NotifyingQueue
+
+
 def install_compact_websocket(sio_server: Any) -> bool:
     """Serve this Socket.IO server's WebSockets with ``CompactWebSocket``; False if not possible.
 
@@ -262,7 +287,10 @@ def install_compact_websocket(sio_server: Any) -> bool:
     if untested:
         log.warning("WebSocket fast path off, untested releases: %s", ", ".join(untested))
         return False
+    import gevent.queue as gevent_queue
     import gevent.socket
+    from engineio import exceptions as eio_exceptions
+    from engineio import packet as eio_packet
     from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 
     eio_server = sio_server.eio
@@ -291,6 +319,9 @@ def install_compact_websocket(sio_server: Any) -> bool:
         pending: list[bytes]
         #: engineio's own ``Socket.send`` (into its queue), replaced on the socket by ours.
         queue_send: Callable[[Any], Any]
+        app: Any
+        #: The greenlet writing what is queued, while there is something (see the doc).
+        writer: Any = None
         #: The server-wide flush, made on first use in the serving process (on its hub).
         coalescer: Coalescer | None = None
 
@@ -307,6 +338,8 @@ def install_compact_websocket(sio_server: Any) -> bool:
                 # Every packet engineio itself sends (acks, pings, close) comes here first.
                 self.queue_send = queue_send
                 eio.send = lambda pkt: self.send_packet(pkt, flush=True)
+            if eio is not None and getattr(eio.queue, "on_put", False) is None:
+                self.app = self.serve  # engineio's handler, with a writer only while needed
             try:
                 return super().__call__(environ, start_response)
             finally:
@@ -315,6 +348,86 @@ def install_compact_websocket(sio_server: Any) -> bool:
                     if _by_sid.get(sid) is self:
                         del _by_sid[sid]
                     self.to_queue()
+
+        def serve(self, ws: Any) -> list[Any]:
+            """engineio's ``Socket._websocket_handler`` (4.15.1), the writer started on demand."""
+            eio = self.eio_socket
+            server = eio.server
+
+            def websocket_wait() -> Any:
+                data = ws.wait()
+                if data and len(data) > server.max_http_buffer_size:
+                    raise ValueError("packet is too large")
+                return data
+
+            if eio.connected:  # an upgrade from polling
+                eio.upgrading = True  # hold packet sends during the upgrade
+                pkt = eio_packet.Packet(encoded_packet=websocket_wait())
+                if pkt.packet_type != eio_packet.PING or pkt.data != "probe":
+                    eio.upgrading = False
+                    return []
+                ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+                eio.queue.put(eio_packet.Packet(eio_packet.NOOP))  # end poll
+                pkt = eio_packet.Packet(encoded_packet=websocket_wait())
+                if pkt.packet_type != eio_packet.UPGRADE:
+                    eio.upgraded = False
+                    eio.upgrading = False
+                    return []
+                eio.upgraded = True
+                eio.upgrading = False
+            else:
+                eio.connected = True
+                eio.upgraded = True
+            eio.queue.on_put = self.wake_writer
+            self.wake_writer()  # what was queued before (the open packet, the upgrade's)
+            while True:
+                try:
+                    p = websocket_wait()
+                except Exception:
+                    break
+                if p is None:  # closed by the client
+                    break
+                try:
+                    eio.receive(eio_packet.Packet(encoded_packet=p))
+                except eio_exceptions.SocketIsClosedError:
+                    break
+                except eio_exceptions.UnknownPacketError:
+                    pass
+                except Exception:
+                    server.logger.exception("Unknown receive error")
+                    break
+            eio.queue.put(None)  # the writer, started if need be, closes after what is queued
+            writer = self.writer
+            if writer is not None:
+                writer.join()
+            eio.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+            return []
+
+        def wake_writer(self) -> None:
+            if self.writer is None and self.eio_socket.queue.qsize():
+                self.fast = False
+                self.writer = self.eio_socket.server.start_background_task(self.write_queued)
+
+        def write_queued(self) -> None:
+            """engineio's writer loop, until the queue is empty (or the connection ends)."""
+            eio = self.eio_socket
+            queue = eio.queue
+            try:
+                while True:
+                    try:
+                        pkt = queue.get(block=False)
+                    except gevent_queue.Empty:
+                        return
+                    queue.task_done()
+                    if pkt is None:
+                        break
+                    try:
+                        self.send(pkt.encode())
+                    except Exception:
+                        break
+                self.close()
+            finally:
+                self.writer = None
 
         def send(self, message: Any) -> Any:
             """The writer greenlet's path (engineio calls it with ``pkt.encode()``)."""
@@ -399,7 +512,11 @@ def install_compact_websocket(sio_server: Any) -> bool:
                 self.pending.clear()
                 self.eio_socket.queue.put(_FrameTail(data))
 
-    eio_server._async = {**drivers, "websocket": CompactWebSocket}
+    eio_server._async = {
+        **drivers,
+        "websocket": CompactWebSocket,
+        "queue": _notifying_queue(drivers["queue"]),
+    }
     _install_pinger(eio_server)
     queue_packet = sio_server._send_eio_packet
 

@@ -370,3 +370,26 @@ def test_the_factory_serves_pings_from_one_pinger() -> None:
     app = create_app(Settings(secret_key="test"))
     eio = app.extensions["socketio"].server.eio
     assert isinstance(eio.livechat_pinger, websocket.Pinger)
+
+
+def test_the_writer_runs_only_while_something_is_queued() -> None:
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ws = _compact_websocket(ours)
+        app = create_app(Settings(secret_key="test"))
+        queue_class = app.extensions["socketio"].server.eio._async["queue"]
+        ws.eio_socket.queue = queue_class()
+        ws.eio_socket.server = SimpleNamespace(start_background_task=gevent.spawn)
+        ws.queue_send = ws.eio_socket.queue.put
+        ws.eio_socket.queue.on_put = ws.wake_writer  # what serve() does after the upgrade
+        assert ws.writer is None  # idle: no greenlet
+        ping = eio_packet.Packet(eio_packet.PING)
+        ws.send_packet(ping, flush=True)  # pings take the queue
+        assert ws.writer is not None and not ws.fast
+        assert theirs.recv(100) == text_frame(ping.encode())
+        gevent.sleep(0)
+        assert ws.writer is None  # the queue is empty again: the writer is gone
+        pkt = _packet("2after")
+        ws.send_packet(pkt, flush=True)  # back on the fast path, without a writer
+        assert ws.fast and ws.writer is None
+        assert theirs.recv(100) == text_frame(pkt.encode())
