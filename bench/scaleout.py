@@ -27,7 +27,6 @@ also run livechat's ``app`` as of each, labelled ``livechat@<rev>``, as ``bench/
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -35,16 +34,15 @@ from typing import Any
 
 from bench import Row
 from bench.fanout import (
-    JOIN_BATCH,
-    JOIN_TIMEOUT_SECONDS,
     LOADGEN_CPU,
     Load,
     Receiver,
     SettingError,
     _int_env,
+    join_all,
     log,
+    make_replicas,
     run_loop,
-    wait_for,
 )
 from bench.fanout_client import close_all, open_clients
 from bench.fanout_servers import (
@@ -52,9 +50,6 @@ from bench.fanout_servers import (
     ROOT,
     Redis,
     Replica,
-    baseline_source,
-    livechat_replicas,
-    peer_replicas,
 )
 
 COUNTS = (2, 4)
@@ -96,17 +91,7 @@ async def _measure(
             tags.append((room, replica))
     receiver = Receiver()
     opened, failures = await open_clients(targets, receiver.on_packet)
-    clients = []
-    for i, client in enumerate(opened):
-        if client is None:
-            continue
-        client.tag = tags[i]
-        clients.append(client)
-        client.emit("join_room", {"username": f"u{i}", "room": tags[i][0]})
-        if len(clients) % JOIN_BATCH == 0:
-            await wait_for(lambda: receiver.joined >= len(clients), JOIN_TIMEOUT_SECONDS)
-    await wait_for(lambda: receiver.joined >= len(clients), JOIN_TIMEOUT_SECONDS)
-    await asyncio.sleep(1.0)
+    clients = await join_all(opened, tags, receiver)
     runs: list[dict[str, Any]] = []
     try:
         if receiver.joined < len(targets):
@@ -159,13 +144,7 @@ def _run_config(label: str, count: int, placement: str, settings: dict[str, Any]
     }
     try:
         redis.start()
-        if label == "peer":
-            replicas = peer_replicas(redis.url, count)
-        elif "@" in label:
-            source = baseline_source(label.split("@", 1)[1])
-            replicas = livechat_replicas(redis.url, label, source, count)
-        else:
-            replicas = livechat_replicas(redis.url, label, count=count)
+        replicas = make_replicas(label, redis.url, count)
         for replica in replicas:
             replica.start()
         result["runs"] = run_loop(_measure(settings, replicas, redis, placement))
