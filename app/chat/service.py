@@ -98,12 +98,14 @@ class ChatService:
         # arrives live (and maybe in history too; clients drop repeats by id) instead of being
         # lost. That is this replica's subscription to the room (confirmed by Redis before
         # ``hold`` returns) and this connection's place in the room.
+        if not rejoin and self.feed is not None:
+            try:
+                self.feed.hold(request.room)  # undoes itself when it raises
+            except ConnectionError:
+                with contextlib.suppress(StoreUnavailable):
+                    self.store.release(request.room, username, conn.sid)
+                raise ClientError("unavailable", "chat storage is unreachable; try again") from None
         try:
-            if not rejoin and self.feed is not None:
-                try:
-                    self.feed.hold(request.room)
-                except ConnectionError:
-                    raise StoreUnavailable("room subscription") from None
             self.socketio.server.enter_room(conn.sid, request.room, namespace="/")
             page = self.history(request.room, request.since)
         except StoreUnavailable:
