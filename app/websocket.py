@@ -41,7 +41,9 @@ anything is queued for the writer (a packet that cannot take the fast path, the 
 the kernel took only in part, a full socket), while the writer is inside a ``send``, and when
 the connection closes. Whatever is pending moves to the queue ahead of anything queued after
 it, so each member still gets its packets in order; the broadcaster never blocks on a slow
-member (the writer waits for it).
+member (the writer waits for it). Every write to the socket, simple-websocket's own (a Pong, a
+Close) included, goes through one gate (``_GatedSocket``) that writes the tail of a frame the
+kernel took only in part before anything else.
 
 **One server-wide pinger.** engineio spawns a greenlet per connection for every ping cycle,
 sleeping ``ping_interval`` (25 s) before it sends the ping: one more greenlet, stack and timer
@@ -75,6 +77,7 @@ from importlib import metadata
 from typing import Any
 
 from engineio.packet import MESSAGE, PING, Packet
+from gevent.lock import Semaphore
 from wsproto.connection import ConnectionState
 
 log = logging.getLogger(__name__)
@@ -117,7 +120,7 @@ def text_frame(message: str) -> bytes:
 
 
 class _RawFrame(str):
-    """Bytes the writer must send verbatim: the tail of a frame written in part."""
+    """Bytes the writer must send verbatim: frames that were pending when the fast path ended."""
 
     raw: bytes
 
@@ -133,6 +136,72 @@ class _FrameTail:
 
     def encode(self, b64: bool = False) -> _RawFrame:
         return self._frame
+
+
+class _GatedSocket:
+    """A connection's socket whose writes go through one lock, a pending frame tail first.
+
+    simple-websocket's reader writes too (a Pong to a client's Ping, a Close): through this
+    gate such a control frame follows a data frame the kernel took only in part, never lands
+    inside it. Everything but the writes is the socket's own (``recv``, ``fileno`` for the
+    reader's selector, ``close``...). simple-websocket calls ``send`` and expects it to write
+    everything.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self.raw = sock
+        self.gate = Semaphore()
+        self.tail = b""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
+        with self.gate:
+            self._flush()
+            self.raw.sendall(data)
+
+    def flush(self) -> None:
+        """Write a pending tail (the writer, woken by the marker a partial write queued)."""
+        with self.gate:
+            self._flush()
+
+    def try_send(self, data: bytes) -> bool:
+        """Write ``data`` without waiting for anything; keep what the kernel did not take."""
+        if self.tail or not self.gate.acquire(blocking=False):
+            return False
+        try:
+            sent: int = self.raw.send(data, 0, 0.0)  # gevent: timeout 0, never waits
+        except OSError:  # full buffer (EAGAIN) or broken: the writer deals with it
+            return False
+        finally:
+            self.gate.release()
+        if sent < len(data):
+            self.tail = data[sent:]
+        return True
+
+    def _flush(self) -> None:
+        if self.tail:
+            tail, self.tail = self.tail, b""
+            self.raw.sendall(tail)
+
+
+class _Flush(str):
+    """What the writer gets from ``_FlushMarker.encode()``: write the socket's pending tail."""
+
+
+class _FlushMarker:
+    """Queued like an engineio packet after a partial direct write, to wake the writer."""
+
+    binary = False
+    _message = _Flush()
+
+    def encode(self, b64: bool = False) -> _Flush:
+        return self._message
 
 
 #: Open WebSockets by engineio sid, for ``send_eio_packet``; sids are unique across servers.
@@ -273,8 +342,13 @@ def _notifying_queue(base: type) -> type:
     return NotifyingQueue
 
 
-def install_compact_websocket(sio_server: Any) -> bool:
+def install_compact_websocket(
+    sio_server: Any, on_direct_write: Callable[[int], object] | None = None
+) -> bool:
     """Serve this Socket.IO server's WebSockets with ``CompactWebSocket``; False if not possible.
+
+    ``on_direct_write(n)`` is called for each write of ``n`` packets made by the fast path
+    (the flush or an ack) rather than by engineio's writer.
 
     engineio picks the class from its async driver (``_async["websocket"]``); the override is
     made on this server's own copy, so other servers in the process are untouched. It applies
@@ -299,13 +373,16 @@ def install_compact_websocket(sio_server: Any) -> bool:
     if not (isinstance(base, type) and issubclass(base, SimpleWebSocketWSGI)):
         log.warning("WebSocket transport left as is: %r is not simple-websocket", base)
         return False
-    if eio_server.async_mode != "gevent" or not callable(
-        getattr(sio_server, "_send_eio_packet", None)
-    ):
-        log.warning("WebSocket transport left as is: not gevent, or no _send_eio_packet")
+    if eio_server.async_mode != "gevent":
+        log.warning("WebSocket transport left as is: not gevent")
+        return False
+    if not callable(getattr(sio_server, "_send_eio_packet", None)):
+        # A python-socketio release without this internal hook: serve the stock path.
+        log.warning("WebSocket transport left as is: python-socketio has no _send_eio_packet")
         return False
     open_state = ConnectionState.OPEN
     gevent_socket = gevent.socket.socket
+    counted = on_direct_write if on_direct_write is not None else (lambda n: None)
 
     class CompactWebSocket(base):  # type: ignore[valid-type,misc]
         """simple-websocket without extensions, whole text frames built once, written coalesced."""
@@ -327,6 +404,9 @@ def install_compact_websocket(sio_server: Any) -> bool:
 
         def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             environ.pop(_OFFER, None)  # so the frames below are never compressed
+            sock = environ.get("gunicorn.socket")
+            if isinstance(sock, gevent_socket):  # the only server the fast path serves
+                environ["gunicorn.socket"] = _GatedSocket(sock)
             # engineio passes its Socket's bound ``_websocket_handler`` as the handler.
             eio: Any = getattr(self.app, "__self__", None)
             self.eio_socket = eio
@@ -437,6 +517,8 @@ def install_compact_websocket(sio_server: Any) -> bool:
             try:
                 if type(message) is _RawFrame:
                     ws.sock.sendall(message.raw)
+                elif type(message) is _Flush:
+                    ws.sock.flush()
                 elif type(message) is not str or not ws.connected or ws.ws.state is not open_state:
                     return super().send(message)  # the general path: binary, closing, closed
                 else:
@@ -459,7 +541,8 @@ def install_compact_websocket(sio_server: Any) -> bool:
                 or eio.closed
                 or not ws.connected
                 or ws.ws.state is not open_state
-                or not isinstance(ws.sock, gevent_socket)
+                or type(ws.sock) is not _GatedSocket
+                or ws.sock.tail
             )
             return self.fast
 
@@ -494,15 +577,18 @@ def install_compact_websocket(sio_server: Any) -> bool:
             if not self.fast:
                 self.to_queue()
                 return
-            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            count = len(pending)
+            data = pending[0] if count == 1 else b"".join(pending)
             pending.clear()
-            try:
-                sent: int = self.ws.sock.send(data, 0, 0.0)  # gevent: timeout 0, never waits
-            except OSError:  # a full buffer (EAGAIN) or a broken socket: the writer deals
-                sent = 0
-            if sent < len(data):
+            sock = self.ws.sock
+            if not sock.try_send(data):  # busy, full or broken: the writer deals with it
                 self.fast = False
-                self.eio_socket.queue.put(_FrameTail(data[sent:]))
+                self.eio_socket.queue.put(_FrameTail(data))
+                return
+            counted(count)
+            if sock.tail:  # the kernel took part: the writer sends the rest, first
+                self.fast = False
+                self.eio_socket.queue.put(_FlushMarker())
 
         def to_queue(self) -> None:
             """Move what is pending into engineio's queue, ahead of anything queued later."""

@@ -100,7 +100,7 @@ def _compact_websocket(sock: Any) -> Any:
         queue=gevent.queue.Queue(), upgraded=True, upgrading=False, closing=False, closed=False
     )
     ws.ws = SimpleNamespace(connected=True, ws=SimpleNamespace(state=ConnectionState.OPEN))
-    ws.ws.sock = sock
+    ws.ws.sock = websocket._GatedSocket(sock)  # what CompactWebSocket hands simple-websocket
     ws.pending = []
     ws.coalescer = websocket.Coalescer()
     ws.queue_send = ws.eio_socket.queue.put  # what engineio's Socket.send ends in
@@ -238,6 +238,45 @@ def test_a_partly_written_frame_queues_its_tail_for_the_writer() -> None:
         task.get(timeout=10)
         assert received == frame
         assert not ws.writing
+
+
+def test_a_raw_socket_is_left_to_the_queue() -> None:
+    """Only a socket the CompactWebSocket gated itself is written directly."""
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ws = _compact_websocket(ours)
+        ws.ws.sock = ours
+        pkt = _packet("2hello")
+        ws.send_packet(pkt, flush=True)
+        assert not ws.fast
+        assert _queued(ws) == [text_frame(pkt.encode())]
+
+
+def test_the_readers_own_writes_wait_for_a_pending_tail() -> None:
+    """simple-websocket's reader answers a Ping (or a Close) with its own ``sock.send``; that
+    control frame must follow the whole data frame, never land inside it."""
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        ws = _compact_websocket(ours)
+        pkt = _packet("2" + "y" * 300_000)
+        ws.send_packet(pkt, flush=True)
+        frame = text_frame(pkt.encode())
+        assert ws.ws.sock.tail, "the kernel took only part of the frame"
+        pong = FrameProtocol(client=False, extensions=[]).pong(b"hb")
+        reader = gevent.spawn(ws.ws.sock.send, pong)  # as simple-websocket's reader does
+        gevent.sleep(0)
+        received = b""
+        while len(received) < len(frame) + len(pong):
+            received += theirs.recv(1 << 16)
+        reader.get(timeout=10)
+        assert received == frame + pong
+        assert not ws.ws.sock.tail
+        # the writer, woken by the marker afterwards, finds nothing left to write
+        ws.send(ws.eio_socket.queue.get_nowait().encode())
+        theirs.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            theirs.recv(100)
 
 
 def test_a_full_socket_leaves_the_frames_to_the_queue() -> None:
