@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -13,6 +12,7 @@ from app.chat import events
 from app.chat.routes import bp as chat_bp
 from app.config import Settings
 from app.message_queue import RedisMessageQueue
+from app.metrics import WEBSOCKET_DIRECT_WRITES
 from app.runtime import Livechat
 from app.store import make_store
 from app.twitch.rooms import TwitchRooms
@@ -24,10 +24,8 @@ log = logging.getLogger(__name__)
 MAX_HTTP_BUFFER_SIZE = 64 * 1024
 
 
-def create_app(
-    settings: Settings | None = None, test_config: dict[str, Any] | None = None
-) -> Flask:
-    """Build the app from ``settings`` (default: the environment), plus Flask overrides.
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from ``settings`` (default: the environment).
 
     The ``SocketIO`` object is made here rather than as a module global because its handlers
     close over this app's service; tests build several apps in one process.
@@ -44,22 +42,22 @@ def create_app(
         log.warning("SECRET_KEY is not set: using a random key for this process only")
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, LIVECHAT_SETTINGS=settings)
-    if test_config:
-        app.config.update(test_config)
 
     # With REDIS_URL, emits cross replicas through our Redis pub/sub manager (see
     # app/message_queue.py for why not Flask-SocketIO's built-in one).
     queue = RedisMessageQueue(settings.redis_url, "livechat") if settings.redis_url else None
     socketio = SocketIO(
         app,
-        async_mode=app.config.get("SOCKETIO_ASYNC_MODE", "gevent"),
+        async_mode="gevent",
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
         **({"client_manager": queue} if queue is not None else {}),
     )
-    # No permessage-deflate, a room broadcast framed once and written without a queue hop
-    # when a member's connection is idle: see app/websocket.py.
-    install_compact_websocket(socketio.server)
+    # No permessage-deflate, a room broadcast framed once, writes coalesced per member without
+    # a queue hop, one pinger: see app/websocket.py. WEBSOCKET_FAST_PATH=off
+    # leaves python-engineio and simple-websocket exactly as released.
+    if settings.websocket_fast_path:
+        install_compact_websocket(socketio.server, WEBSOCKET_DIRECT_WRITES.inc)
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
     store = make_store(settings, queue.host_id if queue is not None else None)
     livechat = Livechat(settings, socketio, store, live_rooms, queue)

@@ -32,7 +32,10 @@ from app.chat.validation import ClientError, parse_join, parse_leave, parse_send
 
 log = logging.getLogger(__name__)
 
-_REJECTED = metrics.MESSAGES.labels("rejected")  # bound once, not per message
+# Metric children bound once, not per message (``labels()`` takes a lock and a lookup).
+_SENT = metrics.MESSAGES.labels("sent")
+_REJECTED = metrics.MESSAGES.labels("rejected")
+_UNAVAILABLE = metrics.MESSAGES.labels("unavailable")
 
 Handler = Callable[[Connection, Any], dict[str, Any]]
 
@@ -93,12 +96,14 @@ def register(
 
     @handled("send_message")
     def on_send(conn: Connection, data: Any) -> dict[str, Any]:
+        """Counts every outcome here, the one place that sees them all."""
         try:
-            return service.send(conn, parse_send(data, service.max_message_length))
+            answer = service.send(conn, parse_send(data, service.max_message_length))
         except ClientError as exc:
-            if exc.code != "unavailable":  # the service counts those itself
-                _REJECTED.inc()
+            (_UNAVAILABLE if exc.code == "unavailable" else _REJECTED).inc()
             raise
+        _SENT.inc()
+        return answer
 
     @handled("leave_room")
     def on_leave(conn: Connection, data: Any) -> dict[str, Any]:

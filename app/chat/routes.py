@@ -6,7 +6,16 @@ import secrets
 import string
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask import request as http_request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -36,8 +45,8 @@ def chat() -> Any:
         validate_room(room)
     except ClientError:
         abort(400, description="room names are 1-32 letters, digits, '_' or '-'")
-    if not username:
-        return redirect(f"/?room={room}")
+    if not username:  # pick a name first; url_for encodes the room (`#xqcow` is no fragment)
+        return redirect(url_for("chat.index", room=room))
     return render_template(
         "chat.html",
         username=username,
@@ -114,4 +123,6 @@ def readyz() -> Any:
 
 @bp.get("/metrics")
 def metrics_endpoint() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    """This app's readiness first (its checks refresh ``livechat_store_up``), then the rest."""
+    body = generate_latest(_livechat().metrics_registry) + generate_latest()
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)

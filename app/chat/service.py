@@ -27,10 +27,6 @@ from app.store import HistoryPage, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-# Metric children resolved once: ``labels()`` takes a lock and a dict lookup on every call.
-_SENT = metrics.MESSAGES.labels("sent")
-_UNAVAILABLE = metrics.MESSAGES.labels("unavailable")
-
 
 class LiveRooms(Protocol):
     """Read-only rooms fed from elsewhere (the Kafka-fed Twitch rooms)."""
@@ -140,13 +136,11 @@ class ChatService:
         try:
             message = self.store.append(request.room, conn.username, request.message)
         except StoreUnavailable:
-            _UNAVAILABLE.inc()
             raise ClientError("unavailable", "the message was not sent; try again") from None
         # The store published it for the other replicas (one round trip, stored iff published).
         self.socketio.emit(
             "receive_message", message.to_event(), to=request.room, ignore_queue=True
         )
-        _SENT.inc()
         return {"ok": True, "id": message.id, "time": message.time}
 
     def leave(self, conn: Connection, request: LeaveRequest) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import Any
 from app.clock import parse_id
 
 ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-TWITCH_ROOM_RE = re.compile(r"^#[a-z0-9_]{1,25}$")
+#: A Twitch channel login; its live room is ``#<login>`` (docs/kafka-record.md's ``streamer``).
+CHANNEL_RE = re.compile(r"^[a-z0-9_]{1,25}$")
 MAX_USERNAME_LENGTH = 32
 
 
@@ -69,7 +70,7 @@ def is_twitch_room(room: str) -> bool:
 
 def validate_room(room: str) -> str:
     """User rooms are ``[A-Za-z0-9_-]{1,32}``; live Twitch rooms are ``#<channel login>``."""
-    if ROOM_RE.match(room) or TWITCH_ROOM_RE.match(room):
+    if ROOM_RE.match(room) or (is_twitch_room(room) and CHANNEL_RE.match(room[1:])):
         return room
     raise ClientError("invalid_room", "room names are 1-32 letters, digits, '_' or '-'")
 

@@ -30,7 +30,7 @@ from wsproto.frame_protocol import FrameProtocol
 from app import create_app, websocket
 from app.config import Settings
 from app.websocket import text_frame
-from tests.support.procs import ChatServer
+from tests.support.procs import ROOT, ChatServer
 
 BROWSER_OFFER = "permessage-deflate; client_max_window_bits"
 
@@ -432,3 +432,15 @@ def test_the_writer_runs_only_while_something_is_queued() -> None:
         ws.send_packet(pkt, flush=True)  # back on the fast path, without a writer
         assert ws.fast and ws.writer is None
         assert theirs.recv(100) == text_frame(pkt.encode())
+
+
+def test_the_tested_releases_are_the_constraints_pins() -> None:
+    """``TESTED_VERSIONS`` (checked at start, also inside the image) and constraints.txt (what
+    make and the Dockerfile install) must name the same releases."""
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    for name, version in websocket.TESTED_VERSIONS.items():
+        assert pins.get(name) == version, name

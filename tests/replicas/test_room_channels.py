@@ -17,7 +17,7 @@ import redis
 
 from app.message_queue import RedisMessageQueue
 from app.store.redis import room_channel
-from tests.replicas.conftest import Replicas, Writer, ids
+from tests.replicas.pairs import Replicas, Writer, ids
 from tests.support.procs import wait_until
 
 Make = Callable[..., Replicas]

@@ -48,7 +48,10 @@ def port_open(port: int) -> bool:
 
 
 class ChatServer:
-    """``gunicorn --config python:app.gunicorn_conf 'app:create_app()'``: what ``make run`` runs."""
+    """``gunicorn --config python:app.gunicorn_conf 'app:create_app()'``: what ``make run`` runs.
+
+    ``app`` names another WSGI app factory for gunicorn, for the few tests that need one.
+    """
 
     def __init__(
         self,
