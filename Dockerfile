@@ -18,6 +18,7 @@ WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
 COPY ingest ./ingest
+COPY livechat_operator ./livechat_operator
 RUN pip install --constraint constraints.txt --no-cache-dir . \
     && pip uninstall --yes pip
 

@@ -295,7 +295,55 @@ INGEST = (
     ),
 )
 
-ROWS = (("Chat server", CHAT), ("Live Twitch rooms", TWITCH_ROOMS), ("Twitch ingest", INGEST))
+OPERATOR = (
+    Chart(
+        "TwitchChannels by state",
+        "TwitchChannel resources by the state the operator last saw (livechat_operator_channels):"
+        " joined, not_joined, paused, failed (a spec it cannot act on), unknown (no metrics"
+        " read yet). `kubectl get tc` shows the same per channel. Alert"
+        " LivechatTwitchChannelNotJoined.",
+        "short",
+        (Query(f"sum by (state) (livechat_operator_channels{{{NS}}})", "{{state}}"),),
+        width=8,
+    ),
+    Chart(
+        "Operator reconciles and errors",
+        "TwitchChannel reconciliations per second by outcome, and operator errors by reason"
+        " (spec, api, status). Alert LivechatOperatorErrors.",
+        "ops",
+        (
+            Query(
+                f"sum by (outcome) (rate(livechat_operator_reconciles_total{{{NS}}}{RATE}))",
+                "reconcile {{outcome}}",
+            ),
+            Query(
+                f"sum by (reason) (rate(livechat_operator_errors_total{{{NS}}}{RATE}))",
+                "error {{reason}}",
+            ),
+        ),
+        width=8,
+    ),
+    Chart(
+        "Operator reads of ingest metrics",
+        "Reads of the ingests' /metrics for the TwitchChannel status, per second by outcome"
+        " (livechat_operator_status_reads_total).",
+        "ops",
+        (
+            Query(
+                f"sum by (outcome) (rate(livechat_operator_status_reads_total{{{NS}}}{RATE}))",
+                "{{outcome}}",
+            ),
+        ),
+        width=8,
+    ),
+)
+
+ROWS = (
+    ("Chat server", CHAT),
+    ("Live Twitch rooms", TWITCH_ROOMS),
+    ("Twitch ingest", INGEST),
+    ("Operator", OPERATOR),
+)
 
 
 def _panel(chart: Chart, panel_id: int) -> timeseries.Panel:

@@ -24,6 +24,8 @@ CHART = ROOT / "charts" / "livechat"
 CI_VALUES = CHART / "ci"
 HELM = ROOT / ".tools" / "bin" / "helm"
 CRDS = ROOT / ".tools" / "crds"
+# The chart's own CRD (TwitchChannel), which Helm installs from crds/.
+CHART_CRDS = CHART / "crds"
 # Capabilities helm assumes when rendering without a cluster.
 KUBE_VERSION = "1.34.0"
 # Schemas the objects are validated against: the newest kubernetes-validate ships.
@@ -118,7 +120,7 @@ def crd_validators() -> dict[tuple[str, str], jsonschema.Draft7Validator]:
     """(apiVersion, kind) → a strict validator built from the CRD files in .tools/crds."""
     assert CRDS.is_dir(), f"{CRDS} missing: run .ci/install-tools.sh apiserver"
     validators = {}
-    for path in sorted(CRDS.glob("*.yaml")):
+    for path in [*sorted(CRDS.glob("*.yaml")), *sorted(CHART_CRDS.glob("*.yaml"))]:
         crd = yaml.safe_load(path.read_text())
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
@@ -158,3 +160,30 @@ def validate_all(objs: Iterable[Obj]) -> int:
         validate(obj)
         count += 1
     return count
+
+
+def operator_release(objs: Iterable[Obj]) -> Any:
+    """The operator's release configuration (livechat_operator.config.ReleaseConfig) from the
+    rendered `<release>-operator` ConfigMap, or None when the operator is off."""
+    import json
+
+    from livechat_operator.config import ReleaseConfig
+
+    for obj in objs:
+        labels = obj["metadata"].get("labels", {})
+        if obj["kind"] == "ConfigMap" and labels.get("app.kubernetes.io/component") == "operator":
+            return ReleaseConfig.from_json(json.loads(obj["data"]["release.json"]))
+    return None
+
+
+def with_operator_children(objs: list[Obj]) -> list[Obj]:
+    """The rendered objects plus what the operator creates for each rendered TwitchChannel."""
+    from livechat_operator import render as operator_render
+
+    release = operator_release(objs)
+    if release is None:
+        return objs
+    out = list(objs)
+    for channel in by_kind(objs, "TwitchChannel"):
+        out += operator_render.children(release, channel["spec"])
+    return out

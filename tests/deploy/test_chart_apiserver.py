@@ -15,6 +15,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,18 @@ import pytest
 import requests
 import yaml
 
-from tests.deploy.kube import CHART, CI_VALUES, CRDS, HELM, ROOT, Obj, helm, ident, render
+from tests.deploy.kube import (
+    CHART,
+    CHART_CRDS,
+    CI_VALUES,
+    CRDS,
+    HELM,
+    ROOT,
+    Obj,
+    helm,
+    ident,
+    render,
+)
 from tests.support.procs import free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -74,9 +86,9 @@ class Cluster:
         return helm(*args, "--kubeconfig", str(self.kubeconfig), check=check)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    state = tmp_path_factory.mktemp("apiserver")
+@contextmanager
+def api_server(state: Path) -> Iterator[Cluster]:
+    """A private etcd + kube-apiserver (.ci/apiserver.sh) on free ports, stopped on exit."""
     port = free_port()
     env = {
         **os.environ,
@@ -86,25 +98,34 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "ETCD_PEER_PORT": str(free_port()),
     }
     script = str(ROOT / ".ci" / "apiserver.sh")
-    subprocess.run([script, "start"], env=env, check=True, timeout=120, capture_output=True)
+    subprocess.run([script, "start"], env=env, check=True, timeout=180, capture_output=True)
     try:
-        c = Cluster(
+        yield Cluster(
             f"https://127.0.0.1:{port}", (state / "token").read_text(), state / "kubeconfig"
         )
-        for path in sorted(CRDS.glob("*.yaml")):
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False, timeout=60, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with api_server(tmp_path_factory.mktemp("apiserver")) as c:
+        for path in [*sorted(CRDS.glob("*.yaml")), *sorted(CHART_CRDS.glob("*.yaml"))]:
             assert c.create(yaml.safe_load(path.read_text()), "").status_code == 201, path
         for namespace in ("livechat", "monitoring", "dryrun"):
             ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
             assert c.create(ns, "").status_code == 201
         _wait_for_crds(c)
         yield c
-    finally:
-        subprocess.run([script, "stop"], env=env, check=False, timeout=60, capture_output=True)
 
 
 def _wait_for_crds(c: Cluster) -> None:
     deadline = time.monotonic() + 30
-    for group_version in ("monitoring.coreos.com/v1", "gateway.networking.k8s.io/v1"):
+    for group_version in (
+        "monitoring.coreos.com/v1",
+        "gateway.networking.k8s.io/v1",
+        "livechat.io/v1alpha1",
+    ):
         while c.request("GET", f"/apis/{group_version}").status_code != 200:
             assert time.monotonic() < deadline, f"{group_version} never served"
             time.sleep(0.2)
@@ -129,16 +150,14 @@ def test_helm_install_upgrade_uninstall(cluster: Cluster) -> None:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "chat-app"}}
     key_before = cluster.get(secret, "livechat").json()["data"]["secret-key"]
 
-    added = "ingest.channels[1].name=another_one"
+    added = "ingest.channels.another_one.paused=false"
     cluster.helm("upgrade", "chat", str(CHART), "--namespace", "livechat", *values, "--set", added)
     upgraded = {ident(o) for o in _manifest_objects(cluster, "chat")}
-    assert upgraded - {ident(o) for o in installed} == {
-        ("Deployment", "chat-ingest-another-one"),
-        ("ConfigMap", "chat-ingest-another-one"),
-    }
-    new = {"apiVersion": "apps/v1", "kind": "Deployment"}
-    response = cluster.get({**new, "metadata": {"name": "chat-ingest-another-one"}}, "livechat")
+    assert upgraded - {ident(o) for o in installed} == {("TwitchChannel", "another-one")}
+    new = {"apiVersion": "livechat.io/v1alpha1", "kind": "TwitchChannel"}
+    response = cluster.get({**new, "metadata": {"name": "another-one"}}, "livechat")
     assert response.status_code == 200
+    assert response.json()["spec"] == {"login": "another_one", "paused": False}
     assert cluster.get(secret, "livechat").json()["data"]["secret-key"] == key_before, (
         "SECRET_KEY is generated once and kept across upgrades"
     )
@@ -166,3 +185,27 @@ def test_every_object_and_hook_passes_a_strict_server_side_dry_run(
 
 def test_helm_is_the_one_built_for_the_repo() -> None:
     assert HELM.is_file()
+
+
+def test_the_deprecated_channel_list_still_installs_and_notes_say_what_to_change(
+    cluster: Cluster,
+) -> None:
+    legacy = str(CI_VALUES / "legacy-list-values.yaml")
+    out = cluster.helm(
+        "install", "legacy", str(CHART), "--namespace", "dryrun", "-f", legacy, "--dry-run=server"
+    )
+    assert "DEPRECATED: ingest.channels is a list" in out.stdout
+    assert "    some_login:\n      ircPort: 6667" in out.stdout, "the exact change to make"
+    assert "kind: TwitchChannel" in out.stdout and "login: Other_One" in out.stdout
+    current = cluster.helm(
+        "install",
+        "current",
+        str(CHART),
+        "--namespace",
+        "dryrun",
+        "--dry-run=server",
+        "-f",
+        str(CI_VALUES / "channels-values.yaml"),
+    )
+    assert "DEPRECATED" not in current.stdout
+    assert "get twitchchannels" in current.stdout

@@ -23,17 +23,26 @@ from tests.deploy.kube import (
     render,
     render_error,
     validate_all,
+    with_operator_children,
 )
 
 SCENARIOS = sorted(CI_VALUES.glob("*-values.yaml"))
 WORKLOADS = ("Deployment", "StatefulSet", "Pod")
-LIVECHAT_COMPONENTS = ("app", "ingest", "test")
+LIVECHAT_COMPONENTS = ("app", "ingest", "test", "operator")
+NO_OPERATOR = "operator.enabled=false"
 
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[Obj]]:
     """Every scenario of charts/livechat/ci rendered once for the whole module."""
     return {path.name: render(path) for path in SCENARIOS}
+
+
+@pytest.fixture(scope="module")
+def without_operator() -> dict[str, list[Obj]]:
+    """The scenarios with `operator.enabled=false`: the chart renders each ingest itself (the
+    operator renders the same objects, tests/operator/test_render.py holds it to that)."""
+    return {path.name: render(path, sets=[NO_OPERATOR]) for path in SCENARIOS}
 
 
 def test_scenarios_exist() -> None:
@@ -81,7 +90,7 @@ def test_names_and_labels(rendered: dict[str, list[Obj]], scenario: str) -> None
 def test_selectors_match_pod_labels_and_service_ports_match_containers(
     rendered: dict[str, list[Obj]], scenario: str
 ) -> None:
-    objs = rendered[scenario]
+    objs = with_operator_children(rendered[scenario])  # the ingest pods come from the operator
     pods: list[tuple[dict[str, str], list[Obj]]] = []
     for w in objs:
         if w["kind"] in ("Deployment", "StatefulSet"):
@@ -111,14 +120,15 @@ def test_selectors_match_pod_labels_and_service_ports_match_containers(
 def test_pods_are_hardened_with_resources_and_probes(
     rendered: dict[str, list[Obj]], scenario: str
 ) -> None:
-    for w in rendered[scenario]:
+    for w in with_operator_children(rendered[scenario]):
         if w["kind"] not in WORKLOADS:
             continue
         component = w["metadata"]["labels"]["app.kubernetes.io/component"]
         spec = pod_spec(w)
         assert spec["securityContext"]["runAsNonRoot"] is True, ident(w)
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", ident(w)
-        assert spec["automountServiceAccountToken"] is False, ident(w)
+        # Only the operator talks to the Kubernetes API.
+        assert spec["automountServiceAccountToken"] is (component == "operator"), ident(w)
         for c in spec["containers"]:
             sc = c["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False, ident(w)
@@ -218,7 +228,7 @@ def test_bundled_redis_and_kafka_are_trial_statefulsets(rendered: dict[str, list
 
 
 def test_external_services(rendered: dict[str, list[Obj]]) -> None:
-    objs = rendered["external-values.yaml"]
+    objs = with_operator_children(rendered["external-values.yaml"])
     assert not by_kind(objs, "StatefulSet")
     assert not [o for o in by_kind(objs, "Secret") if o["metadata"]["name"] == "chat-app"]
     config = _config(objs, "chat-app")
@@ -243,8 +253,10 @@ def test_external_services(rendered: dict[str, list[Obj]]) -> None:
 # --- ingest -----------------------------------------------------------------------------------
 
 
-def test_one_deployment_and_configmap_per_channel(rendered: dict[str, list[Obj]]) -> None:
-    objs = rendered["channels-values.yaml"]
+def test_one_deployment_and_configmap_per_channel(
+    without_operator: dict[str, list[Obj]],
+) -> None:
+    objs = without_operator["channels-values.yaml"]
     expected = {
         "chat-ingest-some-channel": "some_channel",
         "chat-ingest-other": "other",
@@ -287,17 +299,19 @@ def test_one_deployment_and_configmap_per_channel(rendered: dict[str, list[Obj]]
     assert egress_ports == {53, 9092, 6697, 6667}
 
 
-def test_the_token_only_ever_comes_from_a_secret(rendered: dict[str, list[Obj]]) -> None:
+def test_the_token_only_ever_comes_from_a_secret(
+    rendered: dict[str, list[Obj]], without_operator: dict[str, list[Obj]]
+) -> None:
     for scenario, objs in rendered.items():
         for cm in by_kind(objs, "ConfigMap"):
             assert "IRC_AUTH" not in cm.get("data", {}), (scenario, cm["metadata"]["name"])
             assert "oauth:" not in json.dumps(cm), (scenario, cm["metadata"]["name"])
-    objs = rendered["ingress-values.yaml"]  # token given in values: the chart makes the Secret
+    objs = without_operator["ingress-values.yaml"]  # token in values: the chart makes the Secret
     (c,) = pod_spec(one(objs, "Deployment", "chat-ingest-some-channel"))["containers"]
     ref = next(e for e in c["env"] if e["name"] == "IRC_AUTH")["valueFrom"]["secretKeyRef"]
     secret = one(objs, "Secret", ref["name"])
     assert secret["data"][ref["key"]] == "b2F1dGg6YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXowMTIz"
-    objs = rendered["channels-values.yaml"]  # existing Secret, only for the channel with a login
+    objs = without_operator["channels-values.yaml"]  # existing Secret, for the login only
     for name, has_auth in (("chat-ingest-other", True), ("chat-ingest-some-channel", False)):
         (c,) = pod_spec(one(objs, "Deployment", name))["containers"]
         env = {e["name"]: e for e in c.get("env", [])}
@@ -308,7 +322,9 @@ def test_the_token_only_ever_comes_from_a_secret(rendered: dict[str, list[Obj]])
 
 
 def _channels(*names: str) -> list[str]:
-    return [f"ingest.channels[{i}].name={n}" for i, n in enumerate(names)]
+    """--set values for chart-rendered ingests of these logins (the deprecated list form keeps
+    duplicates expressible)."""
+    return [NO_OPERATOR, *(f"ingest.channels[{i}].name={n}" for i, n in enumerate(names))]
 
 
 def test_adding_a_channel_adds_exactly_its_deployment_and_configmap() -> None:
@@ -391,8 +407,12 @@ def test_monitoring_objects(rendered: dict[str, list[Obj]]) -> None:
     assert rule["spec"]["groups"] == rules_file["groups"]
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     monitors = {m["metadata"]["name"]: m for m in by_kind(objs, "ServiceMonitor")}
-    assert set(monitors) == {"chat-app", "chat-ingest"}
-    for name, port in (("chat-app", "http"), ("chat-ingest", "metrics")):
+    assert set(monitors) == {"chat-app", "chat-ingest", "chat-operator"}
+    for name, port in (
+        ("chat-app", "http"),
+        ("chat-ingest", "metrics"),
+        ("chat-operator", "metrics"),
+    ):
         monitor = monitors[name]
         endpoint = {"port": port, "path": "/metrics", "interval": "15s"}
         assert monitor["spec"]["endpoints"] == [endpoint]
@@ -446,3 +466,28 @@ def test_image_reference() -> None:
     digest = "sha256:" + hashlib.sha256(b"x").hexdigest()
     pinned = one(render(sets=[f"image.digest={digest}"]), "Deployment", "chat-app")
     assert pod_spec(pinned)["containers"][0]["image"] == f"livechat@{digest}"
+
+
+def test_an_overlay_adding_a_channel_keeps_the_others(tmp_path: Path) -> None:
+    """The reason ingest.channels is a map: Helm merges maps across -f files and --set, and
+    replaces lists whole (helm/helm#11734), which silently dropped channels."""
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        "ingest:\n  channels:\n    fourth_one:\n      ircPort: 6667\n    other: null\n"
+    )
+    base = CI_VALUES / "channels-values.yaml"
+
+    def logins(*files: Path, sets: tuple[str, ...] = ()) -> dict[str, Obj]:
+        objs = render(*files, sets=sets)
+        return {o["spec"]["login"]: o["spec"] for o in by_kind(objs, "TwitchChannel")}
+
+    assert set(logins(base)) == {"some_channel", "other", "Third_One"}
+    merged = logins(base, overlay)
+    assert set(merged) == {"some_channel", "other", "Third_One", "fourth_one"}
+    assert merged["Third_One"]["ircServer"] == "irc.example.net", "the others keep their settings"
+    with_set = logins(base, sets=("ingest.channels.fifth.paused=true",))
+    assert set(with_set) == {"some_channel", "other", "Third_One", "fifth"}
+    # The same overlay on the deprecated list form replaces the whole list: what the map fixes.
+    list_overlay = tmp_path / "list-overlay.yaml"
+    list_overlay.write_text("ingest:\n  channels:\n    - name: solo\n")
+    assert set(logins(CI_VALUES / "legacy-list-values.yaml", list_overlay)) == {"solo"}

@@ -127,4 +127,5 @@ def test_build_context_holds_a_complete_package(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "app/__init__.py" in names and "app/gunicorn_conf.py" in names
     assert "ingest/__init__.py" in names
+    assert "livechat_operator/handlers.py" in names, "the operator runs from the same image"
     assert any(n.startswith("app/templates/") for n in names), "package data is in the image"

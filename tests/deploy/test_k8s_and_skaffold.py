@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import yaml
 
-from tests.deploy.kube import CHART, ROOT, Obj, by_kind, ident, one, pod_spec, render, validate_all
+from tests.deploy.kube import (
+    CHART,
+    ROOT,
+    Obj,
+    by_kind,
+    ident,
+    one,
+    pod_spec,
+    render,
+    validate_all,
+    with_operator_children,
+)
 from tests.deploy.render_k8s import K8S, NAMESPACE, main
 
 
@@ -63,5 +74,6 @@ def test_skaffold_builds_the_image_the_chart_deploys() -> None:
 
 def test_dev_values_are_valid() -> None:
     objs = render(CHART / "ci" / "dev-values.yaml")
-    assert one(objs, "Deployment", "chat-ingest-some-channel")
+    assert one(objs, "TwitchChannel", "some-channel")["spec"] == {"login": "some_channel"}
+    assert one(with_operator_children(objs), "Deployment", "chat-ingest-some-channel")
     assert validate_all(objs) == len(objs)

@@ -28,4 +28,4 @@ def test_an_undocumented_key_is_reported() -> None:
 
 def test_docs_table_is_up_to_date() -> None:
     assert main(["--check"]) == 0, "run: .venv/bin/python -m tests.deploy.values_table"
-    assert "| `ingest.channels` | `[]` |" in DOC.read_text()
+    assert "| `ingest.channels` | `{}` |" in DOC.read_text()

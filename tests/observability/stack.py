@@ -26,6 +26,7 @@ import requests
 import yaml
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from tests.operator.process import Operator, api_server, operator_release_json
 from tests.support.clients import RecordingClient
 from tests.support.fake_twitch import FakeTwitch
 from tests.support.procs import ROOT, ChatServer, Service, free_port, wait_until
@@ -165,6 +166,10 @@ class Stack:
         self.chat: ChatServer | None = None
         self.ingest: Ingest | None = None
         self.prometheus: Prometheus | None = None
+        # The operator, on a private API server, with a TwitchChannel for CHANNEL whose status it
+        # reads from the ingest's metrics: its own metrics are scraped like the others'.
+        self._apiserver: Any = None
+        self.operator: Operator | None = None
         self.clients: list[RecordingClient] = []
         self.traffic_start = 0.0
         self.traffic_end = 0.0
@@ -183,15 +188,45 @@ class Stack:
                 "KAFKA_TOPIC": self.topic,
             }
         ).start()
+        self.operator = self._start_operator(self.ingest.metrics_port)
         self.prometheus = Prometheus(
             {
                 "livechat": (f"127.0.0.1:{self.chat.port}", "chat-0"),
                 "livechat-ingest": (f"127.0.0.1:{self.ingest.metrics_port}", "ingest-obs-chan-0"),
+                "livechat-operator": (f"127.0.0.1:{self.operator.metrics_port}", "operator-0"),
             }
         ).start()
         wait_until(self.ingest.ready, 30, "the ingest to be ready (joined, Kafka up)", 0.2)
-        wait_until(self.prometheus.targets_up, 20, "Prometheus to scrape both targets", 0.2)
+        wait_until(self.prometheus.targets_up, 20, "Prometheus to scrape every target", 0.2)
+        wait_until(self.operator_sees_joined, 30, "the operator to see the channel joined", 0.2)
         return self
+
+    def _start_operator(self, ingest_metrics_port: int) -> Operator:
+        state = Path(tempfile.mkdtemp(prefix="operator-obs-"))
+        self._apiserver = api_server(state / "apiserver", NAMESPACE)
+        cluster = self._apiserver.__enter__()
+        channel = {
+            "apiVersion": "livechat.io/v1alpha1",
+            "kind": "TwitchChannel",
+            "metadata": {"name": CHANNEL.replace("_", "-"), "namespace": NAMESPACE},
+            "spec": {"login": CHANNEL},
+        }
+        assert cluster.create(channel, NAMESPACE).status_code == 201
+        return Operator(
+            cluster,
+            NAMESPACE,
+            operator_release_json(self.kafka, NAMESPACE),
+            state,
+            f"http://127.0.0.1:{ingest_metrics_port}/metrics",
+        )
+
+    def operator_sees_joined(self) -> bool:
+        assert self.operator is not None
+        try:
+            text = self.operator.metrics()
+        except requests.RequestException:
+            return False
+        return 'livechat_operator_channels{state="joined"} 1.0' in text
 
     def run_traffic(self, seconds: float = 12.0) -> None:
         """Chat in a user room with some refusals, Twitch chat at 20 lines/s, one RECONNECT."""
@@ -247,6 +282,10 @@ class Stack:
             self.chat.stop()
         if self.ingest is not None:
             self.ingest.stop()
+        if self.operator is not None:
+            self.operator.stop()
+        if self._apiserver is not None:
+            self._apiserver.__exit__(None, None, None)
         self.twitch.stop()
         admin = KafkaAdminClient(bootstrap_servers=self.kafka)
         admin.delete_topics([self.topic])

@@ -185,7 +185,9 @@ def test_every_metric_named_exists_in_a_scrape(prometheus: Prometheus, stack: St
             names |= metric_names(rule["expr"])
     assert len(names) > 20
     scraped = set()
-    for url in (stack.chat.url, stack.ingest.url):
+    assert stack.operator is not None
+    operator = f"http://127.0.0.1:{stack.operator.metrics_port}"
+    for url in (stack.chat.url, stack.ingest.url, operator):
         for line in requests.get(url + "/metrics", timeout=5).text.splitlines():
             if not line.startswith("#"):
                 scraped.add(re.split(r"[{ ]", line, maxsplit=1)[0])
@@ -227,6 +229,13 @@ def test_dashboard_shows_the_traffic(prometheus: Prometheus, stack: Stack) -> No
     assert value(prometheus, expr_of("Spool depth"), at) == 0
     lag = value(prometheus, expr_of("Kafka consumer lag"), at, pod="chat-0")
     assert 0 <= lag < 100
+    states = expr_of("TwitchChannels by state")
+    assert value(prometheus, states, at, state="joined") == 1
+    assert value(prometheus, states, at, state="failed") == 0
+    reconciles = expr_of("Operator reconciles and errors", "A")
+    assert value(prometheus, reconciles, at, outcome="failed") == 0
+    reads = expr_of("Operator reads of ingest metrics")
+    assert value(prometheus, reads, at, outcome="ok") > 0.5  # one read a second
     reconnects = prometheus.query(
         'increase(livechat_ingest_irc_reconnects_total{reason="reconnect"}[1m])', at
     )

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.observability.stack import Stack
 from tests.support.procs import ROOT
 
-ALLOWED_LABELS = {"outcome", "code", "event", "type", "channel", "reason"}
+ALLOWED_LABELS = {"outcome", "code", "event", "type", "channel", "reason", "state"}
 RUNTIME = {
     "process_cpu_seconds",
     "process_resident_memory_bytes",
@@ -32,12 +32,17 @@ UNIT_WORDS = ("seconds", "bytes")
 
 @pytest.fixture(scope="module")
 def scrapes(stack: Stack) -> dict[str, list[Metric]]:
-    assert stack.chat is not None and stack.ingest is not None
+    assert stack.chat is not None and stack.ingest is not None and stack.operator is not None
+    operator = f"http://127.0.0.1:{stack.operator.metrics_port}"
     return {
         component: list(
             text_string_to_metric_families(requests.get(url + "/metrics", timeout=5).text)
         )
-        for component, url in (("chat", stack.chat.url), ("ingest", stack.ingest.url))
+        for component, url in (
+            ("chat", stack.chat.url),
+            ("ingest", stack.ingest.url),
+            ("operator", operator),
+        )
     }
 
 
@@ -45,17 +50,19 @@ def exposed_name(family: Metric) -> str:
     return family.name + "_total" if family.type == "counter" else family.name
 
 
-@pytest.mark.parametrize("component", ["chat", "ingest"])
+@pytest.mark.parametrize("component", ["chat", "ingest", "operator"])
 def test_names_units_help_and_labels(scrapes: dict[str, list[Metric]], component: str) -> None:
-    prefix = "livechat_ingest_" if component == "ingest" else "livechat_"
+    prefix = {"ingest": "livechat_ingest_", "operator": "livechat_operator_"}.get(
+        component, "livechat_"
+    )
     ours = [f for f in scrapes[component] if f.name.startswith("livechat_")]
-    assert len(ours) >= 15
+    assert len(ours) >= (4 if component == "operator" else 15)
     for family in scrapes[component]:
         name = exposed_name(family)
         assert family.documentation.strip(), f"{name} has no help text"
         assert name.startswith((prefix, "process_", "python_")), name
         if component == "chat":
-            assert not name.startswith("livechat_ingest_"), name
+            assert not name.startswith(("livechat_ingest_", "livechat_operator_")), name
         samples = [s.name for s in family.samples]
         assert not any(s.endswith("_created") for s in samples), f"{name} exposes _created"
         if family.type == "counter":
@@ -77,7 +84,7 @@ def test_names_units_help_and_labels(scrapes: dict[str, list[Metric]], component
             assert len(values) <= 20, f"{name}{{{label}}} has {len(values)} values"
 
 
-@pytest.mark.parametrize("component", ["chat", "ingest"])
+@pytest.mark.parametrize("component", ["chat", "ingest", "operator"])
 def test_process_and_runtime_metrics_kept(scrapes: dict[str, list[Metric]], component: str) -> None:
     names = {f.name for f in scrapes[component]}
     assert names >= RUNTIME, sorted(RUNTIME - names)

@@ -156,7 +156,7 @@ Returns YAML `{channels: [...]}`; use with fromYaml.
 {{- define "livechat.ingest.channels" -}}
 {{- $seen := dict -}}
 {{- $out := list -}}
-{{- range .Values.ingest.channels -}}
+{{- range (include "livechat.ingest.entries" . | fromYaml).entries -}}
 {{- $cfg := include "livechat.ingest.channelConfig" (dict "root" $ "channel" .) | fromYaml -}}
 {{- if hasKey $seen $cfg.objectName -}}
 {{- fail (printf "ingest.channels: %q and %q both map to the object name %q; remove or rename one" (get $seen $cfg.objectName) $cfg.name $cfg.objectName) -}}
@@ -212,4 +212,68 @@ SPOOL_MAX_BYTES: {{ $v.ingest.spool.maxBytes | int64 | quote }}
 {{- range $name, $value := $cfg.env }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+The entries of ingest.channels as a list, each with `name` (the login): the map form
+`{<login>: {...}}` in login order, or the deprecated list form `[{name: <login>, ...}]` as it is.
+Returns YAML `{entries: [...], legacyList: bool}`; use with fromYaml.
+*/}}
+{{- define "livechat.ingest.entries" -}}
+{{- $out := list -}}
+{{- $channels := .Values.ingest.channels | default dict -}}
+{{- if kindIs "map" $channels -}}
+{{- range $login, $entry := $channels -}}
+{{- $out = append $out (merge (dict "name" $login) (deepCopy ($entry | default dict))) -}}
+{{- end -}}
+{{- else -}}
+{{- $out = $channels -}}
+{{- end -}}
+{{- toYaml (dict "entries" $out "legacyList" (kindIs "slice" $channels)) -}}
+{{- end -}}
+
+{{/*
+The channels the chart renders as ingest Deployments itself: all of them without the operator,
+none with it (the operator then renders them from TwitchChannel resources).
+Returns YAML `{channels: [...]}`; use with fromYaml.
+*/}}
+{{- define "livechat.ingest.chartChannels" -}}
+{{- if .Values.operator.enabled -}}
+{{- $_ := include "livechat.ingest.channels" . -}}
+channels: []
+{{- else -}}
+{{- include "livechat.ingest.channels" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+What the operator needs to render every channel's ingest as this chart would: names, labels,
+image, security contexts, Kafka, spool, the token's Secret and ingest.defaults. JSON, mounted as
+the operator's OPERATOR_RELEASE_CONFIG (livechat_operator/config.py reads and checks it).
+*/}}
+{{- define "livechat.operator.releaseConfig" -}}
+{{- $sel := dict "root" . "component" "ingest" -}}
+{{- $i := .Values.ingest -}}
+{{- $auth := dict "secretName" (include "livechat.ingest.authSecretName" .) "secretKey" (include "livechat.ingest.authSecretKey" . | trim) -}}
+{{- if and $i.auth.token (not $i.auth.existingSecret) -}}
+{{- $_ := set $auth "checksum" ($i.auth.token | sha256sum) -}}
+{{- end -}}
+{{- $spool := dict "mountPath" $i.spool.mountPath "maxBytes" ($i.spool.maxBytes | int64) "sizeLimit" ($i.spool.sizeLimit | toString) "persistence" $i.spool.persistence -}}
+{{- $cfg := dict "fullname" (include "livechat.fullname" .) -}}
+{{- $_ := set $cfg "labels" (include "livechat.labels" $sel | fromYaml) -}}
+{{- $_ := set $cfg "selectorLabels" (include "livechat.selectorLabels" $sel | fromYaml) -}}
+{{- $_ := set $cfg "image" (include "livechat.image" .) -}}
+{{- $_ := set $cfg "imagePullPolicy" .Values.image.pullPolicy -}}
+{{- $_ := set $cfg "imagePullSecrets" (.Values.imagePullSecrets | default list) -}}
+{{- $_ := set $cfg "serviceAccountName" (include "livechat.serviceAccountName" .) -}}
+{{- $_ := set $cfg "automountServiceAccountToken" .Values.serviceAccount.automountToken -}}
+{{- $_ := set $cfg "podSecurityContext" .Values.podSecurityContext -}}
+{{- $_ := set $cfg "securityContext" .Values.securityContext -}}
+{{- $_ := set $cfg "kafkaBootstrapServers" (include "livechat.kafkaBootstrap" .) -}}
+{{- $_ := set $cfg "kafkaTopic" .Values.app.config.kafkaTopic -}}
+{{- $_ := set $cfg "metricsPort" ($i.metricsPort | int) -}}
+{{- $_ := set $cfg "spool" $spool -}}
+{{- $_ := set $cfg "auth" $auth -}}
+{{- $_ := set $cfg "defaults" $i.defaults -}}
+{{- toPrettyJson $cfg -}}
 {{- end -}}
