@@ -53,13 +53,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
         **({"client_manager": queue} if queue is not None else {}),
     )
-    # No permessage-deflate, a room broadcast framed once and written without a queue hop
-    # when a member's connection is idle: see app/websocket.py. WEBSOCKET_FAST_PATH=off
+    # No permessage-deflate, a room broadcast framed once, writes coalesced per member without
+    # a queue hop, one pinger: see app/websocket.py. WEBSOCKET_FAST_PATH=off
     # leaves python-engineio and simple-websocket exactly as released.
     if settings.websocket_fast_path:
         install_compact_websocket(socketio.server, WEBSOCKET_DIRECT_WRITES.inc)
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
-    livechat = Livechat(settings, socketio, make_store(settings), live_rooms)
+    store = make_store(settings, queue.host_id if queue is not None else None)
+    livechat = Livechat(settings, socketio, store, live_rooms, queue)
     app.extensions["livechat"] = livechat
     if queue is not None:
         livechat.readiness_checks["message_queue"] = queue.check

@@ -42,8 +42,9 @@ EVENT_LATENCY = Histogram(
 ROOMS_CLEANED = Counter("livechat_rooms_cleaned_total", "Idle empty rooms forgotten")
 WEBSOCKET_DIRECT_WRITES = Counter(
     "livechat_websocket_direct_writes_total",
-    "Broadcast packets written straight to an idle member's WebSocket by the emitting greenlet"
-    " (app/websocket.py's fast path) instead of through the member's queue and writer",
+    "Packets written straight to a member's WebSocket by app/websocket.py's fast path (the"
+    " coalesced flush of broadcasts, or an ack) instead of through the member's queue and"
+    " writer",
 )
 STORE_UP = Gauge("livechat_store_up", "1 when the history/presence store answers, else 0")
 STORE_ERRORS = Counter(

@@ -15,7 +15,7 @@ from flask_socketio import SocketIO
 
 from app import metrics
 from app.chat.connections import Connections
-from app.chat.service import ChatService
+from app.chat.service import ChatService, RoomFeed
 from app.config import Settings
 from app.store import Store, StoreUnavailable
 from app.twitch.consumer import TwitchConsumer
@@ -36,6 +36,7 @@ class Livechat:
         socketio: SocketIO,
         store: Store,
         live_rooms: TwitchRooms | None = None,
+        feed: RoomFeed | None = None,
     ) -> None:
         self.settings = settings
         self.socketio = socketio
@@ -43,7 +44,7 @@ class Livechat:
         self.live_rooms = live_rooms
         self.connections = Connections(settings.rate_limit_messages, settings.rate_limit_burst)
         self.service = ChatService(
-            socketio, store, self.connections, settings.max_message_length, live_rooms
+            socketio, store, self.connections, settings.max_message_length, live_rooms, feed
         )
         self.draining = False
         self.readiness_checks: dict[str, Callable[[], None]] = {"store": store.ping}

@@ -26,6 +26,7 @@ def _lazy(module: str, function: str = "run") -> Callable[[], list[Row]]:
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "workers": _lazy("bench.workers"),
     "fanout": _lazy("bench.fanout"),
+    "scaleout": _lazy("bench.scaleout"),
     "ingest": _lazy("bench.ingest_bench"),
 }
 

@@ -406,6 +406,26 @@ async def idle_memory(replica: Replica, count: int) -> dict[str, Any]:
     }
 
 
+async def join_all(
+    opened: list[LeanClient | None], tags: list[tuple[str, int]], receiver: Receiver
+) -> list[LeanClient]:
+    """Each opened client, tagged (room, replica), joins its room; the ones that connected."""
+    clients = []
+    for i, client in enumerate(opened):
+        if client is None:
+            continue
+        client.tag = tags[i]
+        clients.append(client)
+        client.emit("join_room", {"username": f"user{i}", "room": tags[i][0]})
+        # In batches: each join is announced to its room, so a burst of them is a storm of
+        # presence events; the join phase is set-up, not what is measured.
+        if len(clients) % JOIN_BATCH == 0:
+            await wait_for(lambda: receiver.joined >= len(clients), JOIN_TIMEOUT_SECONDS)
+    await wait_for(lambda: receiver.joined >= len(clients), JOIN_TIMEOUT_SECONDS)
+    await asyncio.sleep(1.0)  # the join announcements settle
+    return clients
+
+
 async def fan_out(
     settings: Settings, replicas: list[Replica], redis: Redis, profile_label: str | None
 ) -> dict[str, Any]:
@@ -418,21 +438,9 @@ async def fan_out(
     connect_started = time.perf_counter()
     opened, failures = await open_clients(targets, receiver.on_packet)
     connect_seconds = time.perf_counter() - connect_started
-    clients = []
     join_started = time.perf_counter()
-    for i, client in enumerate(opened):
-        if client is None:
-            continue
-        client.tag = tags[i]
-        clients.append(client)
-        client.emit("join_room", {"username": f"user{i}", "room": tags[i][0]})
-        # In batches: each join is announced to its room, so a burst of them is a storm of
-        # presence events; the join phase is set-up, not what is measured.
-        if len(clients) % JOIN_BATCH == 0:
-            await wait_for(lambda: receiver.joined >= len(clients), JOIN_TIMEOUT_SECONDS)
-    await wait_for(lambda: receiver.joined >= len(clients), JOIN_TIMEOUT_SECONDS)
+    clients = await join_all(opened, tags, receiver)
     join_seconds = time.perf_counter() - join_started
-    await asyncio.sleep(1.0)  # the join announcements settle
     result: dict[str, Any] = {
         "clients": settings.clients,
         "connected": len(clients),
@@ -499,13 +507,14 @@ def run_loop(coroutine: Coroutine[Any, Any, T]) -> T:
         return runner.run(coroutine)
 
 
-def make_replicas(label: str, redis_url: str) -> list[Replica]:
+def make_replicas(label: str, redis_url: str, count: int = 2) -> list[Replica]:
+    """``count`` replicas of ``peer``, ``livechat`` or ``livechat@<revision>``."""
     if label == "peer":
-        return peer_replicas(redis_url)
+        return peer_replicas(redis_url, count)
     if label == "livechat":
-        return livechat_replicas(redis_url, label)
+        return livechat_replicas(redis_url, label, count=count)
     revision = label.split("@", 1)[1]
-    return livechat_replicas(redis_url, label, baseline_source(revision))
+    return livechat_replicas(redis_url, label, baseline_source(revision), count)
 
 
 def run_server(label: str, settings: Settings, redis: Redis) -> dict[str, Any]:

@@ -193,22 +193,25 @@ def livechat_env(redis_url: str) -> dict[str, str]:
     }
 
 
-def livechat_replicas(redis_url: str, label: str, source: Path = ROOT) -> list[Replica]:
-    """Two replicas of the livechat checked out at ``source`` (the work tree, or a baseline)."""
+def livechat_replicas(
+    redis_url: str, label: str, source: Path = ROOT, count: int = 2
+) -> list[Replica]:
+    """``count`` replicas of the livechat checked out at ``source`` (the work tree, or a
+    baseline)."""
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     command = [gunicorn, "--config", "python:app.gunicorn_conf", "app:create_app()"]
     env = livechat_env(redis_url)
     env["PYTHONPATH"] = str(source)  # a baseline's ``app`` before the editable install's
-    return [LivechatReplica(f"{label}-{i}", command, env, source) for i in (1, 2)]
+    return [LivechatReplica(f"{label}-{i}", command, env, source) for i in range(1, count + 1)]
 
 
-def peer_replicas(redis_url: str) -> list[Replica]:
+def peer_replicas(redis_url: str, count: int = 2) -> list[Replica]:
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("node not found: the peer needs Node.js >= 18 (apt-get install nodejs)")
     ensure_peer_modules()
     env = {**os.environ, "HOST": "127.0.0.1", "REDIS_URL": redis_url, "NODE_ENV": "production"}
-    return [Replica(f"peer-{i}", [node, "server.js"], env, PEER) for i in (1, 2)]
+    return [Replica(f"peer-{i}", [node, "server.js"], env, PEER) for i in range(1, count + 1)]
 
 
 def ensure_peer_modules() -> None:

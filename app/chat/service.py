@@ -38,6 +38,18 @@ class LiveRooms(Protocol):
     def status(self, room: str) -> dict[str, Any]: ...
 
 
+class RoomFeed(Protocol):
+    """Delivery of other replicas' events for the rooms this replica hosts (the message queue).
+
+    ``hold`` on every local join returns once events of the room reach this replica (the first
+    join of a room subscribes and waits for Redis to confirm); ``release`` on every leave.
+    """
+
+    def hold(self, room: str) -> None: ...
+
+    def release(self, room: str) -> None: ...
+
+
 class ChatService:
     """Joins, messages and leaves for one replica's connections."""
 
@@ -48,8 +60,10 @@ class ChatService:
         connections: Connections,
         max_message_length: int,
         live_rooms: LiveRooms | None = None,
+        feed: RoomFeed | None = None,
     ) -> None:
         self.socketio = socketio
+        self.feed = feed
         self.max_message_length = max_message_length
         self.store = store
         self.connections = connections
@@ -76,16 +90,23 @@ class ChatService:
         except StoreUnavailable:
             raise ClientError("unavailable", "chat storage is unreachable; try again") from None
         conn.username = username
-        # Enter the room before reading history: a message stored in between then arrives
-        # live (and maybe in history too; clients drop repeats by id) instead of being lost.
-        self.socketio.server.enter_room(conn.sid, request.room, namespace="/")
+        # Receive the room's events before reading history: a message stored in between then
+        # arrives live (and maybe in history too; clients drop repeats by id) instead of being
+        # lost. That is this replica's subscription to the room (confirmed by Redis before
+        # ``hold`` returns) and this connection's place in the room.
+        if not rejoin and self.feed is not None:
+            try:
+                self.feed.hold(request.room)  # undoes itself when it raises
+            except ConnectionError:
+                with contextlib.suppress(StoreUnavailable):
+                    self.store.release(request.room, username, conn.sid)
+                raise ClientError("unavailable", "chat storage is unreachable; try again") from None
         try:
+            self.socketio.server.enter_room(conn.sid, request.room, namespace="/")
             page = self.history(request.room, request.since)
         except StoreUnavailable:
             if not rejoin:
-                self.socketio.server.leave_room(conn.sid, request.room, namespace="/")
-                with contextlib.suppress(StoreUnavailable):
-                    self.store.release(request.room, username, conn.sid)
+                self._undo_join(conn.sid, request.room, username)
             raise ClientError("unavailable", "chat storage is unreachable; try again") from None
         conn.rooms.add(request.room)
         self.socketio.emit(
@@ -116,7 +137,10 @@ class ChatService:
             message = self.store.append(request.room, conn.username, request.message)
         except StoreUnavailable:
             raise ClientError("unavailable", "the message was not sent; try again") from None
-        self.socketio.emit("receive_message", message.to_event(), to=request.room)
+        # The store published it for the other replicas (one round trip, stored iff published).
+        self.socketio.emit(
+            "receive_message", message.to_event(), to=request.room, ignore_queue=True
+        )
         return {"ok": True, "id": message.id, "time": message.time}
 
     def leave(self, conn: Connection, request: LeaveRequest) -> dict[str, Any]:
@@ -144,9 +168,18 @@ class ChatService:
             return self.live_rooms.history(room, since)
         return self.store.history(room, since)
 
+    def _undo_join(self, sid: str, room: str, username: str) -> None:
+        self.socketio.server.leave_room(sid, room, namespace="/")
+        if self.feed is not None:
+            self.feed.release(room)
+        with contextlib.suppress(StoreUnavailable):
+            self.store.release(room, username, sid)
+
     def _leave(self, conn: Connection, room: str) -> None:
         conn.rooms.discard(room)
         self.socketio.server.leave_room(conn.sid, room, namespace="/")
+        if self.feed is not None:
+            self.feed.release(room)
         assert conn.username is not None
         try:
             self.store.release(room, conn.username, conn.sid)

@@ -14,6 +14,9 @@ Layout, per room ``R`` (the braces keep one room's keys in one cluster hash slot
   Deadlines use the Redis server's clock (``TIME`` in scripts) so replicas with skewed clocks
   agree.
 - ``livechat:{R}:reserved``: set by ``POST /api/rooms`` so two new rooms never share a code.
+- ``livechat:{R}:events``: not a key but the room's pub/sub channel (``app/message_queue.py``),
+  with the same hash tag, so in a Redis Cluster the script that appends a message can publish
+  it on the same shard (``SPUBLISH``, Redis 7).
 
 Every key of a user room expires ``ROOM_TTL_SECONDS`` after the room's last activity (a
 message, a join, a heartbeat of a member); Redis forgets idle rooms by itself. The lobby's keys
@@ -26,8 +29,10 @@ commands are never retried blindly, so a message is never stored twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -129,12 +134,26 @@ return removed
 """
 )
 
+#: KEYS: log, channel. ARGV: max entries, name, text, room ttl ms (0: never), then the payload
+#: published around the new entry's id. Stored if and only if published, in one round trip.
+_APPEND = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'u', ARGV[2], 'm', ARGV[3])
+if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+redis.call('PUBLISH', KEYS[2], ARGV[5] .. id .. ARGV[6])
+return id
+"""
+
 #: KEYS: log, members, reserved. ARGV: room ttl ms. 1 if the code was free and is now taken.
 _RESERVE = """
 if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) > 0 then return 0 end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 return 1
 """
+
+
+def room_channel(room: str) -> str:
+    """The room's pub/sub channel; its hash tag is the room's, as for the room's keys."""
+    return f"livechat:{{{room}}}:events"
 
 
 def redis_client_options(timeout: float | None) -> dict[str, Any]:
@@ -174,10 +193,15 @@ def _message(room: str, stream_id: str, fields: dict[str, str]) -> Message:
 
 
 class RedisStore:
-    """``Store`` on Redis: one Stream and one members hash per room (see the module doc)."""
+    """``Store`` on Redis: one Stream and one members hash per room (see the module doc).
 
-    def __init__(self, settings: Settings) -> None:
+    ``origin`` is the message queue's ``host_id``: ``append`` publishes each message for the
+    other replicas, marked as this replica's so its own listener drops the echo unparsed.
+    """
+
+    def __init__(self, settings: Settings, origin: str | None = None) -> None:
         assert settings.redis_url is not None
+        self.origin = origin or uuid.uuid4().hex
         self.history_limit = settings.history_limit
         self.presence_ttl_ms = int(settings.presence_entry_seconds * 1000)
         self.room_ttl_ms = settings.room_ttl_seconds * 1000
@@ -193,6 +217,7 @@ class RedisStore:
         self._release = self.client.register_script(_RELEASE)
         self._heartbeat = self.client.register_script(_HEARTBEAT)
         self._reserve = self.client.register_script(_RESERVE)
+        self._append = self.client.register_script(_APPEND)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -226,14 +251,32 @@ class RedisStore:
     # -- Store -----------------------------------------------------------------------------
 
     def append(self, room: str, username: str, text: str) -> Message:
-        """One round trip: ``XADD`` with an exact ``MAXLEN`` plus the room's TTL refresh."""
-        key = self._log_key(room)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(key, {"u": username, "m": text}, maxlen=self.history_limit + 1, approximate=False)
-        ttl = self._room_ttl_ms(room)
-        if ttl:
-            pipe.pexpire(key, ttl)
-        stream_id = self._call("append", pipe.execute)[0]
+        """Store and publish in one round trip (``_APPEND``), atomically.
+
+        ``XADD`` with an exact ``MAXLEN``, the room's TTL refresh, and a ``PUBLISH`` of the
+        message to the room's channel for the other replicas (``app/message_queue.py`` turns it
+        into their ``receive_message``); the caller emits to this replica's members itself.
+        """
+        record = json.dumps(
+            {
+                "method": "message",
+                "host_id": self.origin,
+                "room": room,
+                "username": username,
+                "message": text,
+            }
+        )
+        head = f'{self.origin} {record[:-1]}, "stream_id": "'
+        keys = [self._log_key(room), room_channel(room)]
+        args: list[str | int] = [
+            self.history_limit + 1,
+            username,
+            text,
+            self._room_ttl_ms(room),
+            head,
+            '"}',
+        ]
+        stream_id = self._call("append", lambda: self._append(keys=keys, args=args))
         return _message(room, stream_id, {"u": username, "m": text})
 
     def history(self, room: str, since: str | None = None) -> HistoryPage:
