@@ -12,11 +12,14 @@ from flask_socketio import SocketIO
 from app.chat import events
 from app.chat.routes import bp as chat_bp
 from app.config import Settings
+from app.logbudget import LogBudget, guard_wire_loggers
 from app.message_queue import RedisMessageQueue
+from app.origin import origin_policy, trust_proxies
 from app.runtime import Livechat
 from app.store import make_store
 from app.twitch.rooms import TwitchRooms
 from app.websocket import install_compact_websocket
+from app.wire import PacketGuard, WireGuard, guard_websocket
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +56,31 @@ def create_app(
     socketio = SocketIO(
         app,
         async_mode=app.config.get("SOCKETIO_ASYNC_MODE", "gevent"),
-        cors_allowed_origins=settings.cors_allowed_origins,
+        # A callable: python-engineio's own same-origin check believed X-Forwarded-Host from
+        # any client; ours follows TRUSTED_PROXY_HOPS (app/origin.py).
+        cors_allowed_origins=origin_policy(settings.cors_allowed_origins),
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
         **({"client_manager": queue} if queue is not None else {}),
     )
     # No permessage-deflate, a room broadcast framed once and written without a queue hop
     # when a member's connection is idle: see app/websocket.py.
     install_compact_websocket(socketio.server)
+    # Hostile clients: every packet checked before engineio/socketio parse it, refusals counted
+    # and logged within a budget, library loggers under a budget too (docs/security.md).
+    guard_wire_loggers()
+    wire_log = LogBudget()
+    guard_websocket(socketio.server.eio, MAX_HTTP_BUFFER_SIZE, wire_log)
+    PacketGuard(socketio.server, wire_log)
+    app.wsgi_app = trust_proxies(  # type: ignore[method-assign]
+        WireGuard(
+            app.wsgi_app,
+            socketio.server.eio,
+            MAX_HTTP_BUFFER_SIZE,
+            settings.max_connections_per_address,
+            wire_log,
+        ),
+        settings.trusted_proxy_hops,
+    )
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
     livechat = Livechat(settings, socketio, make_store(settings), live_rooms)
     app.extensions["livechat"] = livechat
