@@ -6,9 +6,9 @@ directly: WebSocket frames with websocket-client, polling with requests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,7 @@ class RawSocket:
         self.ws.settimeout(timeout)
         try:
             opcode, data = self.ws.recv_data(control_frame=True)
-        except (TimeoutError, socket.timeout, websocket.WebSocketTimeoutException):
+        except (TimeoutError, websocket.WebSocketTimeoutException):
             return None
         except (OSError, websocket.WebSocketException):
             return (CLOSE_OPCODE, b"")
@@ -122,10 +122,8 @@ class RawSocket:
         return json.loads(found[len(f"43{packet_id}") :])[0]
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, websocket.WebSocketException):
             self.ws.close(timeout=1)
-        except (OSError, websocket.WebSocketException):
-            pass
 
 
 class Polling:
