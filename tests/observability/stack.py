@@ -185,7 +185,7 @@ class Stack:
         ).start()
         self.prometheus = Prometheus(
             {
-                "livechat": (f"127.0.0.1:{self.chat.port}", "chat-0"),
+                "livechat": (f"127.0.0.1:{self.chat.metrics_port}", "chat-0"),
                 "livechat-ingest": (f"127.0.0.1:{self.ingest.metrics_port}", "ingest-obs-chan-0"),
             }
         ).start()

@@ -185,7 +185,7 @@ def test_every_metric_named_exists_in_a_scrape(prometheus: Prometheus, stack: St
             names |= metric_names(rule["expr"])
     assert len(names) > 20
     scraped = set()
-    for url in (stack.chat.url, stack.ingest.url):
+    for url in (stack.chat.internal_url, stack.ingest.url):
         for line in requests.get(url + "/metrics", timeout=5).text.splitlines():
             if not line.startswith("#"):
                 scraped.add(re.split(r"[{ ]", line, maxsplit=1)[0])

@@ -37,7 +37,7 @@ def scrapes(stack: Stack) -> dict[str, list[Metric]]:
         component: list(
             text_string_to_metric_families(requests.get(url + "/metrics", timeout=5).text)
         )
-        for component, url in (("chat", stack.chat.url), ("ingest", stack.ingest.url))
+        for component, url in (("chat", stack.chat.internal_url), ("ingest", stack.ingest.url))
     }
 
 
