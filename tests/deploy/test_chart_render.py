@@ -150,12 +150,21 @@ def test_chat_server_defaults(rendered: dict[str, list[Obj]]) -> None:
     spec = pod_spec(deploy)
     (c,) = spec["containers"]
     assert c["command"] == ["gunicorn", "--config", "python:app.gunicorn_conf", "app:create_app()"]
-    assert c["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "http", "containerPort": 5000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9101, "protocol": "TCP"},
+    ]
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    # readiness lives on the internal port only (app/internal.py)
+    assert c["readinessProbe"]["httpGet"]["port"] == "metrics"
     assert deploy["spec"]["replicas"] == 2
     assert deploy["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     config = _config(objs, "chat-app")
     assert config["HOST"] == "0.0.0.0" and config["PORT"] == "5000"
+    assert config["METRICS_HOST"] == "0.0.0.0" and config["METRICS_PORT"] == "9101"
+    assert config["TRUSTED_PROXY_HOPS"] == "0", "no Ingress or HTTPRoute: nobody to trust"
+    assert config["MAX_CONNECTIONS_PER_ADDRESS"] == "50"
+    assert config["ROOM_CREATION_PER_MINUTE"] == "10"
     assert config["REDIS_URL"] == "redis://chat-redis:6379/0"
     assert config["KAFKA_BOOTSTRAP_SERVERS"] == (
         "chat-kafka-0.chat-kafka-headless.livechat.svc.cluster.local:9092"
@@ -392,7 +401,7 @@ def test_monitoring_objects(rendered: dict[str, list[Obj]]) -> None:
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     monitors = {m["metadata"]["name"]: m for m in by_kind(objs, "ServiceMonitor")}
     assert set(monitors) == {"chat-app", "chat-ingest"}
-    for name, port in (("chat-app", "http"), ("chat-ingest", "metrics")):
+    for name, port in (("chat-app", "metrics"), ("chat-ingest", "metrics")):
         monitor = monitors[name]
         endpoint = {"port": port, "path": "/metrics", "interval": "15s"}
         assert monitor["spec"]["endpoints"] == [endpoint]
@@ -446,3 +455,45 @@ def test_image_reference() -> None:
     digest = "sha256:" + hashlib.sha256(b"x").hexdigest()
     pinned = one(render(sets=[f"image.digest={digest}"]), "Deployment", "chat-app")
     assert pod_spec(pinned)["containers"][0]["image"] == f"livechat@{digest}"
+
+
+def test_metrics_port_stays_inside_the_cluster(rendered: dict[str, list[Obj]]) -> None:
+    """Issue 12: /metrics and /readyz were reachable through the Ingress and HTTPRoute, and with
+    `networkPolicy.chatFrom` set Prometheus could not scrape the chat pods nor `helm test` run."""
+    objs = render(
+        CI_VALUES / "ingress-values.yaml",
+        sets=[
+            "networkPolicy.enabled=true",
+            "networkPolicy.chatFrom[0].namespaceSelector.matchLabels.ingress=yes",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.monitoring=yes",
+        ],
+    )
+    svc = one(objs, "Service", "chat-app")
+    ports = {p["name"]: p for p in svc["spec"]["ports"]}
+    assert ports["metrics"]["port"] == 9101 and ports["metrics"]["targetPort"] == "metrics"
+    ingress = one(objs, "Ingress", "chat-app")
+    backends = [
+        path["backend"]["service"]["port"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends and all(b in ({"name": "http"}, {"number": 80}) for b in backends), backends
+    route = one(objs, "HTTPRoute", "chat-app")
+    route_ports = {ref["port"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]}
+    assert route_ports == {svc["spec"]["ports"][0]["port"]}, "only the http port is routed"
+    assert _config(objs, "chat-app")["TRUSTED_PROXY_HOPS"] == "1", "behind the Ingress"
+    policy = one(objs, "NetworkPolicy", "chat-app")
+    rules = {rule["ports"][0]["port"]: rule for rule in policy["spec"]["ingress"]}
+    assert set(rules) == {"http", "metrics"}
+    chat_from = rules["http"]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"ingress": "yes"}}} in chat_from
+    test_pod = one(objs, "Pod", "chat-test-roundtrip")
+    assert any(
+        peer.get("podSelector", {}).get("matchLabels", {}).items()
+        <= test_pod["metadata"]["labels"].items()
+        and "podSelector" in peer
+        for peer in chat_from
+    ), "the helm test pod reaches the chat port"
+    assert rules["metrics"]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"monitoring": "yes"}}}
+    ]
