@@ -7,7 +7,7 @@ export REDIS_PORT ?= 6379
 export KAFKA_PORT ?= 9092
 export PROMETHEUS_PORT ?= 9090
 
-.PHONY: run test lint typecheck pytest services services-stop ingest bench tools clean
+.PHONY: run test lint typecheck docs pytest services services-stop ingest bench tools clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,15 @@ test: tools $(VENV)/.installed-dev lint typecheck
 tools:
 	.ci/install-tools.sh
 
+# The docs build is strict: a broken link, a missing page or anchor fails `make test`.
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .tools/docs-site 2>&1 | grep -v "^INFO" ; exit $${PIPESTATUS[0]}
+
+## make docs: the documentation site into site/ (`.venv/bin/mkdocs serve` while editing).
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
@@ -58,4 +64,4 @@ bench: tools $(VENV)/.installed-dev
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .tools/run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools/run .tools/docs-site site .pytest_cache .mypy_cache .ruff_cache

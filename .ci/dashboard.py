@@ -118,7 +118,7 @@ CHAT = (
     ),
     Chart(
         "Errors by code",
-        "error events sent to clients per second, by code (see the README's error codes).",
+        "error events sent to clients per second, by code (see the docs' error codes).",
         "ops",
         (Query(f"sum by (code) (rate(livechat_errors_total{{{NS}}}{RATE}))", "{{code}}"),),
     ),

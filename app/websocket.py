@@ -1,7 +1,7 @@
 """The WebSocket transport, tuned for room broadcasts of small messages.
 
 Two changes to how python-engineio and simple-websocket serve WebSockets, both measured by
-the fan-out benchmark (``make bench``, README "Performance"):
+the fan-out benchmark (``make bench``, docs/performance.md):
 
 **No permessage-deflate.** Every browser offers it and simple-websocket accepts the offer
 unconditionally. Then each connection holds its own zlib compressor (with context takeover the

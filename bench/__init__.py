@@ -2,7 +2,7 @@
 
 Each benchmark is a function returning rows (``Row``: column name to value) and is registered by
 name in ``bench/__main__.py``; the dispatcher prints every row in one Markdown table, so the
-output can be pasted into the README as is.
+output can be pasted into docs/performance.md as is.
 """
 
 from __future__ import annotations

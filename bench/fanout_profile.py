@@ -3,7 +3,7 @@
 ``py-spy record --format raw`` writes collapsed stacks (``frame;frame;... count``); this keeps
 them in ``bench/results/fanout-profile-<label>.txt`` and reduces them to the top functions by
 own time (the frame on top of the stack) and by total time (anywhere in the stack, once per
-sample), which is what the README quotes before and after an optimization.
+sample), which is what docs/performance.md quotes before and after an optimization.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ class _Reader:
 
 @dataclass(frozen=True)
 class Settings:
-    """The ingest's settings; see the README's "Twitch ingest" section for each one."""
+    """The ingest's settings; docs/configuration.md describes each one."""
 
     channel: str
     irc_server: str = "irc.chat.twitch.tv"

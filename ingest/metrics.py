@@ -1,7 +1,7 @@
 """The ingest's Prometheus metrics, all named ``livechat_ingest_*`` with a ``channel`` label.
 
 One :class:`IngestMetrics` per process, on its own registry (so tests can build several).
-The README's "Twitch ingest" section lists them for the dashboard and alerts.
+docs/operations.md lists them for the dashboard and alerts.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Chat events to Kafka records, exactly as INTERFACES.md pins them.
+"""Chat events to Kafka records, as docs/kafka-record.md and its JSON Schema describe them.
 
 A record's key is the channel login; its value is one compact JSON object with ``"v": 1``,
 a ``type`` (message, delete, clear, notice) and an ``order`` that strictly increases for every

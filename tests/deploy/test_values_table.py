@@ -1,11 +1,11 @@
-"""Every chart value is documented, and the README's values table is generated from those docs."""
+"""Every chart value is documented, and docs/deploy.md's values table is generated from them."""
 
 from __future__ import annotations
 
 import yaml
 
 from tests.deploy.kube import CHART
-from tests.deploy.values_table import README, comments, main, rows
+from tests.deploy.values_table import DOC, comments, main, rows
 
 
 def test_every_value_is_documented() -> None:
@@ -26,6 +26,6 @@ def test_an_undocumented_key_is_reported() -> None:
     assert missing == ["b", "c.e"]
 
 
-def test_readme_table_is_up_to_date() -> None:
+def test_docs_table_is_up_to_date() -> None:
     assert main(["--check"]) == 0, "run: .venv/bin/python -m tests.deploy.values_table"
-    assert "| `ingest.channels` | `[]` |" in README.read_text()
+    assert "| `ingest.channels` | `[]` |" in DOC.read_text()

@@ -1,6 +1,6 @@
-"""Generate the README's table of chart values from the `# --` comments in values.yaml.
+"""Generate the docs' table of chart values from the `# --` comments in values.yaml.
 
-    .venv/bin/python -m tests.deploy.values_table          # rewrite the table in README.md
+    .venv/bin/python -m tests.deploy.values_table          # rewrite the table in docs/deploy.md
     .venv/bin/python -m tests.deploy.values_table --check  # exit 1 when it is out of date
 
 A key is documented by a `# --` comment (continued by further `#` lines) right above it, the
@@ -20,7 +20,7 @@ import yaml
 
 from tests.deploy.kube import CHART, ROOT
 
-README = ROOT / "README.md"
+DOC = ROOT / "docs" / "deploy.md"
 START, END = "<!-- values-table:start -->", "<!-- values-table:end -->"
 KEY_LINE = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*):(\s|$)")
 
@@ -88,26 +88,26 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def readme_with_table(readme: str) -> str:
-    if START not in readme or END not in readme:
-        raise ValueError(f"README.md lacks the {START} / {END} markers")
-    head, rest = readme.split(START, 1)
+def doc_with_table(doc: str) -> str:
+    if START not in doc or END not in doc:
+        raise ValueError(f"{DOC.name} lacks the {START} / {END} markers")
+    head, rest = doc.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{table()}\n{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="the README's chart values table")
+    parser = argparse.ArgumentParser(description="the docs' chart values table")
     parser.add_argument("--check", action="store_true", help="only report whether it is stale")
     args = parser.parse_args(argv)
-    current = README.read_text()
-    wanted = readme_with_table(current)
+    current = DOC.read_text()
+    wanted = doc_with_table(current)
     if args.check:
         if wanted != current:
-            print("README.md: the values table is out of date", file=sys.stderr)
+            print("docs/deploy.md: the values table is out of date", file=sys.stderr)
             return 1
         return 0
-    README.write_text(wanted)
+    DOC.write_text(wanted)
     return 0
 
 
