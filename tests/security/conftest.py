@@ -3,6 +3,7 @@ matters. Each is the real thing (gunicorn, gevent worker) with production defaul
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 
@@ -72,3 +73,11 @@ def malformed_total(chat: ChatServer) -> float:
     return sum(
         float(v) for v in re.findall(r"^livechat_malformed_input_total\{[^}]*\} (\S+)$", text, re.M)
     )
+
+
+def log_bound(seconds: float) -> int:
+    """Most lines a flood lasting ``seconds`` may add: two budgets (app/logbudget.py: ours and
+    the libraries') of 10 lines per minute window, a flood touching ceil(seconds/60) + 1
+    windows (it may straddle a boundary), plus a few lines of the server's own."""
+    windows = math.ceil(seconds / 60) + 1
+    return 2 * 10 * windows + 5

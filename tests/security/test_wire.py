@@ -9,14 +9,10 @@ import time
 
 import requests
 
-from tests.security.conftest import EMBEDDED, log_lines, malformed_total
+from tests.security.conftest import EMBEDDED, log_bound, log_lines, malformed_total
 from tests.security.wire import Polling, RawSocket
 from tests.support.clients import RecordingClient
 from tests.support.procs import ChatServer
-
-#: What a flood of garbage may add to the log: the malformed-input budget (10 lines a minute
-#: plus its "left out" note) and the library loggers' budget (the same), with room to spare.
-LOG_BUDGET_LINES = 30
 
 
 def test_malformed_socketio_packets_are_answered_counted_and_not_logged_each(
@@ -27,7 +23,7 @@ def test_malformed_socketio_packets_are_answered_counted_and_not_logged_each(
     sent = 0
     sockets = []
     started = time.monotonic()
-    while sent < 2000 and time.monotonic() - started < 30:
+    while sent < 2000 and time.monotonic() - started < 120:
         raw = RawSocket(server)
         sockets.append(raw)
         raw.send('421["send_message",{')
@@ -51,19 +47,19 @@ def test_malformed_socketio_packets_are_answered_counted_and_not_logged_each(
         raw.close()
     assert sent == 2000
     added = log_lines(server)[before_lines:]
-    assert len(added) <= LOG_BUDGET_LINES, "\n".join(added[:40])
+    assert len(added) <= log_bound(time.monotonic() - started), "\n".join(added[:50])
     assert not [line for line in added if "Traceback" in line]
     assert malformed_total(server) - before_count >= len(sockets) * 10
 
 
 def test_binary_frames_close_the_connection_with_1003(server: ChatServer) -> None:
-    before = len(log_lines(server))
+    before, started = len(log_lines(server)), time.monotonic()
     for _ in range(50):
         raw = RawSocket(server)
         raw.send_binary(b"\x04\x00\xff" * 100)
         assert raw.wait_closed() == 1003
         raw.close()
-    assert len(log_lines(server)) - before <= LOG_BUDGET_LINES
+    assert len(log_lines(server)) - before <= log_bound(time.monotonic() - started)
     assert not [line for line in log_lines(server)[before:] if "Traceback" in line]
 
 
@@ -96,14 +92,16 @@ def test_engineio_garbage_on_a_websocket_is_a_close_frame_not_a_500_page(
 def test_oversized_polling_post_is_refused_at_once() -> None:
     """Defect 2: a POST over 64 KiB never answered, and the server then took its whole
     graceful timeout to stop."""
-    chat = ChatServer(env=EMBEDDED).start()
+    # A long graceful timeout, so "took all of it" and "stopped by itself" stay far apart even
+    # on a loaded machine.
+    chat = ChatServer(env={**EMBEDDED, "GRACEFUL_TIMEOUT": "120"}).start()
     try:
         polling = Polling(chat)
         started = time.monotonic()
-        refused = polling.post("4" + "2" * (65 * 1024), timeout=10)  # before: no answer in 90 s
+        refused = polling.post("4" + "2" * (65 * 1024), timeout=30)  # before: no answer in 90 s
         assert refused.status_code == 413
         # The session is over: its next poll gets the CLOSE packet (or is refused).
-        assert polling.poll(timeout=10) in (["1"], [])
+        assert polling.poll(timeout=60) in (["1"], [])
         # Chunked bodies are read with the same bound.
         chunked = Polling(chat)
         chunks = (b"4" + b"2" * 8192 for _ in range(10))
@@ -121,9 +119,10 @@ def test_oversized_polling_post_is_refused_at_once() -> None:
         for session in (polling, chunked, truncated):
             session.http.close()  # idle keep-alive connections would hold the stop ~5 s
         started = time.monotonic()
-        assert chat.stop(signal.SIGTERM, timeout=30) == 0
-        # not a speed claim: before the fix it took the whole 25 s graceful timeout
-        assert time.monotonic() - started < 15
+        assert chat.stop(signal.SIGTERM, timeout=150) == 0
+        # not a speed claim: before the fix the hung request held the stop for the whole
+        # graceful timeout (120 s here)
+        assert time.monotonic() - started < 60
     finally:
         chat.kill()
 
@@ -153,7 +152,7 @@ def test_polling_payload_packets_are_all_delivered_or_refused(server: ChatServer
 def test_other_polling_garbage_is_a_400_not_a_hang(server: ChatServer) -> None:
     for body in (b"\xff\xfe", b"zzzz", b"0", b"6", b"2", b"4", b"bAAAA", b"3\x1e\x1e3"):
         polling = Polling(server)
-        assert polling.post(body, timeout=10).status_code == 400, body
+        assert polling.post(body, timeout=30).status_code == 400, body
     bad_length = requests.post(
         f"{server.url}/socket.io/?EIO=4&transport=polling&sid=x",
         headers={"Content-Length": "12abc"},

@@ -39,7 +39,7 @@ class RawSocket:
         url = f"ws://127.0.0.1:{self.server.port}/socket.io/?EIO=4&transport=websocket"
         self.ws = websocket.create_connection(
             url,
-            timeout=10,
+            timeout=30,
             origin=self.origin if self.origin is not None else self.server.url,
             header=[f"{k}: {v}" for k, v in self.headers.items()],
             enable_multithread=True,
@@ -68,7 +68,7 @@ class RawSocket:
         except (OSError, websocket.WebSocketException):
             return False
 
-    def frame(self, timeout: float = 5) -> tuple[int, bytes] | None:
+    def frame(self, timeout: float = 15) -> tuple[int, bytes] | None:
         """The next frame (opcode, payload), answering pings; None on timeout or a dead socket."""
         self.ws.settimeout(timeout)
         try:
@@ -86,7 +86,7 @@ class RawSocket:
                 self.send("3")
         return opcode, data
 
-    def next_packet(self, match: Any, timeout: float = 5) -> str | None:
+    def next_packet(self, match: Any, timeout: float = 15) -> str | None:
         """The first text packet from now on for which ``match`` is true."""
         import time
 
@@ -102,7 +102,7 @@ class RawSocket:
                 return data.decode()
         return None
 
-    def wait_closed(self, timeout: float = 5) -> int | None:
+    def wait_closed(self, timeout: float = 15) -> int | None:
         """The close code the server sent (0 if the socket just ended), None if still open."""
         import time
 
@@ -115,7 +115,7 @@ class RawSocket:
                 return self.closed_with or 0
         return None
 
-    def ack(self, packet_id: int, timeout: float = 5) -> Any:
+    def ack(self, packet_id: int, timeout: float = 15) -> Any:
         """The payload of the server's ack ``43<packet_id>[...]``."""
         found = self.next_packet(lambda p: p.startswith(f"43{packet_id}["), timeout)
         assert found is not None, f"no ack {packet_id}; got {self.received[-5:]}"
@@ -134,12 +134,12 @@ class Polling:
         self.http = requests.Session()
         self.headers = {"Origin": origin or server.url}
         opened = self.http.get(
-            self.base, params={"EIO": "4", "transport": "polling"}, headers=self.headers, timeout=5
+            self.base, params={"EIO": "4", "transport": "polling"}, headers=self.headers, timeout=30
         )
         assert opened.status_code == 200, opened.text
         self.sid = json.loads(opened.text[1:].split("\x1e")[0])["sid"]
 
-    def post(self, body: Any, timeout: float = 10) -> requests.Response:
+    def post(self, body: Any, timeout: float = 30) -> requests.Response:
         """``body``: text, bytes, or an iterator of chunks (sent chunked)."""
         data = body.encode() if isinstance(body, str) else body
         return self.http.post(
