@@ -149,12 +149,15 @@ class WireGuard:
         sid = query.get("sid", [None])[0]
         method = environ.get("REQUEST_METHOD")
         refusal: Refusal | None = None
+        address = str(environ.get("REMOTE_ADDR") or "")
         if "j" in query:
-            refusal = self._malformed("jsonp", "400 Bad Request", "JSONP polling is not served")
+            refusal = self._malformed(
+                address, "jsonp", "400 Bad Request", "JSONP polling is not served"
+            )
         elif sid is None and method == "GET":
             refusal = self._check_new_session(environ)
         elif sid is not None and method == "POST":
-            refusal = self._check_post(environ, sid)
+            refusal = self._check_post(environ, sid, address)
         if refusal is not None:
             status, body = refusal
             start_response(
@@ -175,35 +178,34 @@ class WireGuard:
             return "429 Too Many Requests", [b"too many connections from this address"]
         return None
 
-    def _check_post(self, environ: dict[str, Any], sid: str) -> Refusal | None:
+    def _check_post(self, environ: dict[str, Any], sid: str, address: str) -> Refusal | None:
         """Read the polling body with a bound and check every packet in it before engineio."""
+
+        def refuse(reason: str, status: str, message: str) -> Refusal:
+            return self._refuse_post(sid, address, reason, status, message)
+
         raw_length = str(environ.get("CONTENT_LENGTH") or "").strip()
         stream = environ["wsgi.input"]
         if raw_length:
             if not (raw_length.isascii() and raw_length.isdigit()):
-                return self._refuse_post(sid, "bad_length", "400 Bad Request", "bad Content-Length")
+                return refuse("bad_length", "400 Bad Request", "bad Content-Length")
             length = int(raw_length)
             if length > self.max_body:
-                return self._refuse_post(
-                    sid, "too_large", "413 Content Too Large", "payload too large"
-                )
+                return refuse("too_large", "413 Content Too Large", "payload too large")
             body = stream.read(length) if length else b""
             if len(body) < length:
-                return self._refuse_post(sid, "truncated", "400 Bad Request", "truncated body")
+                return refuse("truncated", "400 Bad Request", "truncated body")
         else:  # chunked, or no length at all: read at most one byte past the limit
             body = stream.read(self.max_body + 1)
             if len(body) > self.max_body:
-                return self._refuse_post(
-                    sid, "too_large", "413 Content Too Large", "payload too large"
-                )
+                return refuse("too_large", "413 Content Too Large", "payload too large")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            return self._refuse_post(sid, "not_utf8", "400 Bad Request", "body is not UTF-8")
+            return refuse("not_utf8", "400 Bad Request", "body is not UTF-8")
         packets = text.split("\x1e") if text else []
         if len(packets) > MAX_PACKETS_PER_POST:
-            return self._refuse_post(
-                sid,
+            return refuse(
                 "too_many_packets",
                 "400 Bad Request",
                 f"at most {MAX_PACKETS_PER_POST} packets per request",
@@ -211,27 +213,33 @@ class WireGuard:
         for packet in packets:
             problem = engineio_problem(packet, "polling")
             if problem is not None:
-                return self._refuse_post(sid, problem, "400 Bad Request", "malformed packet")
+                return refuse(problem, "400 Bad Request", "malformed packet")
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return None
 
-    def _refuse_post(self, sid: str, reason: str, status: str, message: str) -> Refusal:
-        """Refuse a polling POST and end its session at once (its next GET gets the CLOSE)."""
+    def _refuse_post(
+        self, sid: str, address: str, reason: str, status: str, message: str
+    ) -> Refusal:
+        """Refuse a polling POST and end its session at once: its next request is refused too,
+        so the client knows to reconnect (never a hung request, never a silent 200)."""
         socket = self.eio.sockets.get(sid)
         if socket is not None and not socket.closed:
             socket.close(wait=False, abort=False, reason=self.eio.reason.TRANSPORT_ERROR)
-        return self._malformed(reason, status, message)
+        return self._malformed(address, reason, status, message)
 
-    def _malformed(self, reason: str, status: str, message: str) -> Refusal:
-        count_malformed(self.log_budget, reason, "polling")
+    def _malformed(self, address: str, reason: str, status: str, message: str) -> Refusal:
+        count_malformed(self.log_budget, reason, "polling", address)
         return status, [message.encode()]
 
 
-def count_malformed(budget: LogBudget, reason: str, where: str) -> None:
+def count_malformed(budget: LogBudget, reason: str, where: str, address: str = "") -> None:
     """Every refusal of wire input: counted always, logged within the budget."""
     metrics.MALFORMED_INPUT.labels(reason).inc()
-    budget.log(log, logging.WARNING, "refused malformed input (%s, %s)", reason, where)
+    budget.log(
+        log, logging.WARNING, "refused malformed input (%s, %s) from %s", reason, where,
+        address or "?",
+    )  # fmt: skip
 
 
 def guard_websocket(eio_server: Any, max_size: int, budget: LogBudget) -> None:
@@ -249,22 +257,28 @@ def guard_websocket(eio_server: Any, max_size: int, budget: LogBudget) -> None:
     class GuardedWebSocket(base):  # type: ignore[valid-type,misc]
         """Size-bounded messages; a frame engineio cannot take closes the connection cleanly."""
 
+        address = ""
+
         def __init__(self, handler: Any, server: Any, **kwargs: Any) -> None:
             super().__init__(handler, server, **kwargs)
             # simple-websocket buffers a message of any size unless told otherwise.
             self.server_args = {**getattr(self, "server_args", {}), "max_message_size": max_size}
+
+        def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            self.address = str(environ.get("REMOTE_ADDR") or "")
+            return super().__call__(environ, start_response)
 
         def wait(self) -> Any:
             data = super().wait()
             ws = getattr(self, "ws", None)
             if data is None:
                 if ws is not None and getattr(ws, "incoming_message_len", 0) > max_size:
-                    count_malformed(budget, "too_large", "websocket")
+                    count_malformed(budget, "too_large", "websocket", self.address)
                 return None
             problem = engineio_problem(data, "websocket")
             if problem is None:
                 return data
-            count_malformed(budget, problem, "websocket")
+            count_malformed(budget, problem, "websocket", self.address)
             code = CLOSE_UNSUPPORTED_DATA if problem == "binary_frame" else CLOSE_PROTOCOL_ERROR
             if ws is not None and ws.connected:
                 # Already closing raises: the peer is gone either way.
@@ -324,8 +338,9 @@ class PacketGuard:
 
     def refuse(self, eio_sid: str, reason: str, data: str | None) -> None:
         """Count, log within budget, tell the client; close a connection that keeps at it."""
-        count_malformed(self.budget, reason, "socket.io")
         sio = self.sio
+        address = str(sio.environ.get(eio_sid, {}).get("REMOTE_ADDR") or "")
+        count_malformed(self.budget, reason, "socket.io", address)
         header = _HEADER.match(data) if data else None
         namespace = (header.group(2) if header else None) or "/"
         sid = sio.manager.sid_from_eio_sid(eio_sid, namespace)
@@ -346,5 +361,5 @@ class PacketGuard:
         if not strikes.allow():
             socket = sio.eio.sockets.get(eio_sid)
             if socket is not None and not socket.closed:
-                count_malformed(self.budget, "closed_for_garbage", "socket.io")
+                count_malformed(self.budget, "closed_for_garbage", "socket.io", address)
                 socket.close(wait=False, abort=False, reason=sio.eio.reason.SERVER_DISCONNECT)
