@@ -149,6 +149,9 @@ class Prometheus:
         return result
 
     def targets_up(self) -> bool:
+        """False too while Prometheus is still starting: it answers 503 until it is ready."""
+        if requests.get(f"{self.url}/-/ready", timeout=10).status_code != 200:
+            return False
         active = self.api("targets")["activeTargets"]
         return bool(active) and all(target["health"] == "up" for target in active)
 
@@ -190,7 +193,7 @@ class Stack:
             }
         ).start()
         wait_until(self.ingest.ready, 30, "the ingest to be ready (joined, Kafka up)", 0.2)
-        wait_until(self.prometheus.targets_up, 20, "Prometheus to scrape both targets", 0.2)
+        wait_until(self.prometheus.targets_up, 60, "Prometheus to scrape both targets", 0.2)
         return self
 
     def run_traffic(self, seconds: float = 12.0) -> None:
