@@ -2,8 +2,9 @@
 # One image for both livechat programs:
 #   chat server (default): gunicorn --config python:app.gunicorn_conf 'app:create_app()'
 #   Twitch ingest:         python -m ingest
-# The builder installs the project with the same `pip install .` of pyproject.toml that the
-# Makefile runs (editable there) into a venv; the final stage gets only that venv.
+# The builder installs the project with the same `pip install -c constraints.txt .` of
+# pyproject.toml that the Makefile runs (editable there) into a venv; the final stage gets
+# only that venv. constraints.txt pins the libraries app/websocket.py reaches into.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -14,10 +15,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
 COPY ingest ./ingest
-RUN pip install --no-cache-dir . \
+RUN pip install --constraint constraints.txt --no-cache-dir . \
     && pip uninstall --yes pip
 
 FROM ${PYTHON_IMAGE}

@@ -13,13 +13,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# The runtime install is the same `pip install .` the Dockerfile runs (editable here).
-$(VENV)/.installed-run: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+# The runtime install is the same `pip install -c constraints.txt .` the Dockerfile runs
+# (editable here); constraints.txt pins the libraries app/websocket.py reaches into.
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
 ## make run: the chat server on http://$(HOST):$(PORT), embedded mode unless REDIS_URL is set.

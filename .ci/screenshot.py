@@ -12,29 +12,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, enter, send  # noqa: E402
 from tests.support.procs import ChatServer  # noqa: E402
 
 OUT = ROOT / "docs" / "images" / "chat-page.png"
-
-
-def enter(page: Page, url: str, name: str) -> None:
-    page.goto(url + "/")
-    page.fill("#username_input", name)
-    page.click("#lobby_button")
-    page.wait_for_url("**/chat?*")
-    expect(page.locator("#connection_status")).to_have_text("connected")
-
-
-def say(page: Page, text: str) -> None:
-    page.fill("#message_input", text)
-    page.press("#message_input", "Enter")
-    expect(page.locator("#message_input")).to_have_value("")
 
 
 def main() -> int:
@@ -46,12 +32,12 @@ def main() -> int:
             for name in ("ada", "grace"):
                 context = browser.new_context(viewport={"width": 1000, "height": 560})
                 page = context.new_page()
-                enter(page, server.url, name)
+                enter(page, server, name)
                 pages.append(page)
             ada, grace = pages
-            say(ada, "Hi Grace! Is the new room ready?")
-            say(grace, "Yes: code QZXRTPLM, history and all.")
-            say(ada, "Joining. See you there.")
+            send(ada, "Hi Grace! Is the new room ready?")
+            send(grace, "Yes: code QZXRTPLM, history and all.")
+            send(ada, "Joining. See you there.")
             expect(ada.locator("#messages li.message")).to_have_count(3)
             OUT.parent.mkdir(parents=True, exist_ok=True)
             ada.screenshot(path=str(OUT))

@@ -7,7 +7,7 @@ must not pull in Flask-SocketIO, redis or ssl that early.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -15,10 +15,8 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 
-def create_app(
-    settings: Settings | None = None, test_config: dict[str, Any] | None = None
-) -> Flask:
+def create_app(settings: Settings | None = None) -> Flask:
     """See ``app.factory.create_app``."""
     from app.factory import create_app as factory
 
-    return factory(settings, test_config)
+    return factory(settings)

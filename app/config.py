@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -101,6 +101,7 @@ class Settings:
     trusted_proxy_hops: int = 0
     max_connections_per_address: int = 50
     room_creation_per_minute: int = 10
+    websocket_fast_path: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +147,7 @@ class Settings:
         port = values.get("port", cls.port)
         if values.get("metrics_port", cls.metrics_port) == port:
             raise ConfigError(f"METRICS_PORT: must differ from PORT ({port}), got {port}")
+        read("WEBSOCKET_FAST_PATH", "websocket_fast_path", _switch)
         return cls(**values)
 
     @property
@@ -160,16 +162,21 @@ class Settings:
         heartbeat, so ghosts are gone everywhere within ``PRESENCE_TTL_SECONDS``."""
         return self.presence_ttl_seconds - self.presence_heartbeat_seconds
 
-    def with_overrides(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (tests and the factory's ``test_config``)."""
-        return replace(self, **changes)
-
 
 def _topic(name: str, raw: str) -> str:
     topic = raw.strip()
     if not topic or len(topic) > 249 or not all(c.isalnum() or c in "._-" for c in topic):
         raise ConfigError(f"{name}: expected a Kafka topic name ([A-Za-z0-9._-]), got {raw!r}")
     return topic
+
+
+def _switch(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("on", "true", "1"):
+        return True
+    if value in ("off", "false", "0"):
+        return False
+    raise ConfigError(f"{name}: expected on or off, got {raw!r}")
 
 
 def _log_level(name: str, raw: str) -> str:

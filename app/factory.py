@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -14,6 +13,7 @@ from app.chat.routes import bp as chat_bp
 from app.config import Settings
 from app.logbudget import LogBudget, guard_wire_loggers
 from app.message_queue import RedisMessageQueue
+from app.metrics import WEBSOCKET_DIRECT_WRITES
 from app.origin import origin_policy, trust_proxies
 from app.runtime import Livechat
 from app.store import make_store
@@ -27,10 +27,8 @@ log = logging.getLogger(__name__)
 MAX_HTTP_BUFFER_SIZE = 64 * 1024
 
 
-def create_app(
-    settings: Settings | None = None, test_config: dict[str, Any] | None = None
-) -> Flask:
-    """Build the app from ``settings`` (default: the environment), plus Flask overrides.
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from ``settings`` (default: the environment).
 
     The ``SocketIO`` object is made here rather than as a module global because its handlers
     close over this app's service; tests build several apps in one process.
@@ -47,15 +45,13 @@ def create_app(
         log.warning("SECRET_KEY is not set: using a random key for this process only")
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, LIVECHAT_SETTINGS=settings)
-    if test_config:
-        app.config.update(test_config)
 
     # With REDIS_URL, emits cross replicas through our Redis pub/sub manager (see
     # app/message_queue.py for why not Flask-SocketIO's built-in one).
     queue = RedisMessageQueue(settings.redis_url, "livechat") if settings.redis_url else None
     socketio = SocketIO(
         app,
-        async_mode=app.config.get("SOCKETIO_ASYNC_MODE", "gevent"),
+        async_mode="gevent",
         # A callable: python-engineio's own same-origin check believed X-Forwarded-Host from
         # any client; ours follows TRUSTED_PROXY_HOPS (app/origin.py).
         cors_allowed_origins=origin_policy(settings.cors_allowed_origins),
@@ -63,8 +59,10 @@ def create_app(
         **({"client_manager": queue} if queue is not None else {}),
     )
     # No permessage-deflate, a room broadcast framed once and written without a queue hop
-    # when a member's connection is idle: see app/websocket.py.
-    install_compact_websocket(socketio.server)
+    # when a member's connection is idle: see app/websocket.py. WEBSOCKET_FAST_PATH=off
+    # leaves python-engineio and simple-websocket exactly as released.
+    if settings.websocket_fast_path:
+        install_compact_websocket(socketio.server, WEBSOCKET_DIRECT_WRITES.inc)
     # Hostile clients: every packet checked before engineio/socketio parse it, refusals counted
     # and logged within a budget, library loggers under a budget too (docs/security.md).
     guard_wire_loggers()

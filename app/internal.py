@@ -54,7 +54,9 @@ def readyz() -> Any:
 
 @bp.get("/metrics")
 def metrics_endpoint() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    """This app's readiness first (its checks refresh ``livechat_store_up``), then the rest."""
+    body = generate_latest(_livechat().metrics_registry) + generate_latest()
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
 def create_internal_app(livechat: Any) -> Flask:

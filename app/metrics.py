@@ -7,7 +7,15 @@ registry (with its process and Python runtime collectors) describes exactly this
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from collections.abc import Callable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 # No ``*_created`` timestamp series next to every counter and histogram: they double the series
 # count, and Prometheus (before native created-timestamp support) stores them as plain gauges.
@@ -32,12 +40,10 @@ EVENT_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 ROOMS_CLEANED = Counter("livechat_rooms_cleaned_total", "Idle empty rooms forgotten")
-# Defined before STORE_UP on purpose: a scrape collects in definition order, and reading READY
-# runs the readiness checks (``Livechat.failing_dependencies``), which refresh STORE_UP.
-READY = Gauge(
-    "livechat_ready",
-    "1 when this replica's /readyz would answer 200 (every dependency answers and it is not"
-    " shutting down), else 0; evaluated at each scrape",
+WEBSOCKET_DIRECT_WRITES = Counter(
+    "livechat_websocket_direct_writes_total",
+    "Broadcast packets written straight to an idle member's WebSocket by the emitting greenlet"
+    " (app/websocket.py's fast path) instead of through the member's queue and writer",
 )
 STORE_UP = Gauge("livechat_store_up", "1 when the history/presence store answers, else 0")
 STORE_ERRORS = Counter(
@@ -100,3 +106,22 @@ REQUESTS_REFUSED = Counter(
     " address), room_creation_rate (POST /api/rooms too often), cross_origin",
     ["reason"],
 )
+
+
+def readiness_registry(is_ready: Callable[[], bool]) -> CollectorRegistry:
+    """``livechat_ready`` for one app, on a registry of its own.
+
+    The gauge asks that app's readiness checks at each scrape, so it belongs to the app, not
+    the process: a module-level gauge rebound by every app built would report the last one.
+    ``/metrics`` renders this registry before the default one, because the checks it runs also
+    refresh ``livechat_store_up``.
+    """
+    registry = CollectorRegistry(auto_describe=True)
+    ready = Gauge(
+        "livechat_ready",
+        "1 when this replica's /readyz would answer 200 (every dependency answers and it is"
+        " not shutting down), else 0; evaluated at each scrape",
+        registry=registry,
+    )
+    ready.set_function(lambda: 1.0 if is_ready() else 0.0)
+    return registry

@@ -67,7 +67,7 @@ class Livechat:
             )
             self.readiness_checks["kafka"] = self.twitch_consumer.check
         self._tasks_started = False
-        metrics.READY.set_function(lambda: 0.0 if self.failing_dependencies() else 1.0)
+        self.metrics_registry = metrics.readiness_registry(lambda: not self.failing_dependencies())
 
     def failing_dependencies(self) -> list[str]:
         """Names of the dependencies that do not answer now (``/readyz``)."""

@@ -38,6 +38,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from gevent.lock import Semaphore
 from wsproto.connection import ConnectionState
 
 log = logging.getLogger(__name__)
@@ -71,30 +72,76 @@ def text_frame(message: str) -> bytes:
     return frame
 
 
-class _RawFrame(str):
-    """Bytes the writer must send verbatim: the tail of a frame written in part."""
+class _GatedSocket:
+    """A connection's socket whose writes go through one lock, a pending frame tail first.
 
-    raw: bytes
+    Everything but the writes is the socket's own (``recv``, ``fileno`` for the reader's
+    selector, ``close``...). simple-websocket calls ``send`` and expects it to write everything.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self.raw = sock
+        self.gate = Semaphore()
+        self.tail = b""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
+        with self.gate:
+            self._flush()
+            self.raw.sendall(data)
+
+    def flush(self) -> None:
+        """Write a pending tail (the writer, woken by the marker ``write_now`` queued)."""
+        with self.gate:
+            self._flush()
+
+    def try_send(self, frame: bytes) -> bool:
+        """Write ``frame`` without waiting for anything; keep what the kernel did not take."""
+        if self.tail or not self.gate.acquire(blocking=False):
+            return False
+        try:
+            sent: int = self.raw.send(frame, 0, 0.0)  # gevent: timeout 0, never waits
+        except OSError:  # full buffer (EAGAIN) or broken: the writer deals with it
+            return False
+        finally:
+            self.gate.release()
+        if sent < len(frame):
+            self.tail = frame[sent:]
+        return True
+
+    def _flush(self) -> None:
+        if self.tail:
+            tail, self.tail = self.tail, b""
+            self.raw.sendall(tail)
 
 
-class _FrameTail:
-    """Queued like an engineio packet; the writer sends ``encode()`` through ``send``."""
+class _Flush(str):
+    """What the writer gets from ``_FlushMarker.encode()``: write the socket's pending tail."""
+
+
+class _FlushMarker:
+    """Queued like an engineio packet after a partial direct write, to wake the writer."""
 
     binary = False
+    _message = _Flush()
 
-    def __init__(self, raw: bytes) -> None:
-        self._frame = _RawFrame()
-        self._frame.raw = raw
-
-    def encode(self, b64: bool = False) -> _RawFrame:
-        return self._frame
+    def encode(self, b64: bool = False) -> _Flush:
+        return self._message
 
 
 #: Open WebSockets by engineio sid, for ``write_now``; sids are unique across servers.
 _by_sid: dict[str, Any] = {}
 
 
-def install_compact_websocket(sio_server: Any) -> bool:
+def install_compact_websocket(
+    sio_server: Any, on_direct_write: Callable[[], object] | None = None
+) -> bool:
     """Serve this Socket.IO server's WebSockets with ``CompactWebSocket``; False if not possible.
 
     engineio picks the class from its async driver (``_async["websocket"]``); the override is
@@ -102,7 +149,8 @@ def install_compact_websocket(sio_server: Any) -> bool:
     only on top of simple-websocket (not gevent-websocket, which engineio would prefer if it
     were installed, and which negotiates no extension anyway), and is skipped with a warning
     otherwise. The server's ``_send_eio_packet``, through which python-socketio sends every
-    packet of an emit, tries ``write_now`` first.
+    packet of an emit, tries ``write_now`` first; ``on_direct_write`` is called for each
+    packet written that way.
     """
     import gevent.socket
     from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
@@ -128,6 +176,9 @@ def install_compact_websocket(sio_server: Any) -> bool:
 
         def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             environ.pop(_OFFER, None)  # so the frames below are never compressed
+            sock = environ.get("gunicorn.socket")
+            if isinstance(sock, gevent.socket.socket):  # the only server write_now serves
+                environ["gunicorn.socket"] = _GatedSocket(sock)
             # engineio passes its Socket's bound ``_websocket_handler`` as the handler.
             self.eio_socket = getattr(self.app, "__self__", None)
             sid = getattr(self.eio_socket, "sid", None)
@@ -144,8 +195,8 @@ def install_compact_websocket(sio_server: Any) -> bool:
             ws = self.ws
             self.writing = True
             try:
-                if type(message) is _RawFrame:
-                    ws.sock.sendall(message.raw)
+                if type(message) is _Flush:
+                    ws.sock.flush()
                 elif (
                     type(message) is not str
                     or not ws.connected
@@ -173,19 +224,16 @@ def install_compact_websocket(sio_server: Any) -> bool:
                 or pkt.binary
                 or not ws.connected
                 or ws.ws.state is not ConnectionState.OPEN
-                or not isinstance(ws.sock, gevent.socket.socket)
+                or type(ws.sock) is not _GatedSocket
             ):
                 return False
             message = pkt.encode()
             if type(message) is not str:
                 return False
-            frame = text_frame(message)
-            try:
-                sent: int = ws.sock.send(frame, 0, 0.0)  # gevent: timeout 0, never waits
-            except OSError:  # full buffer (EAGAIN) or broken: the writer deals with it
+            if not ws.sock.try_send(text_frame(message)):
                 return False
-            if sent < len(frame):
-                eio.queue.put(_FrameTail(frame[sent:]))
+            if ws.sock.tail:
+                eio.queue.put(_FlushMarker())
             return True
 
     eio_server._async = {**drivers, "websocket": CompactWebSocket}
@@ -195,6 +243,8 @@ def install_compact_websocket(sio_server: Any) -> bool:
         ws = _by_sid.get(eio_sid)
         if ws is None or not ws.write_now(eio_pkt):
             queue_packet(eio_sid, eio_pkt)
+        elif on_direct_write is not None:
+            on_direct_write()
 
     sio_server._send_eio_packet = send_eio_packet
     return True

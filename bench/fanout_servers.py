@@ -22,6 +22,7 @@ from io import BytesIO
 from pathlib import Path
 
 from bench import kill_group
+from tests.support.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -30,12 +31,6 @@ BASELINES = ROOT / ".tools" / "bench-baseline"
 SERVER_CPU = 0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pinned(command: Sequence[str]) -> list[str]:

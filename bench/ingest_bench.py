@@ -1,7 +1,7 @@
 """Ingest benchmark: lines per second through parse, and through parse + produce into Kafka.
 
 Run with ``python -m bench.ingest_bench`` or ``python -m bench ingest``. It replays
-../shared/data/twitch-xqcow-5000.txt.gz in a loop:
+tests/data/twitch-xqcow-5000.txt.gz (5,000 lines of recorded #xqcow chat) in a loop:
 
 1. parse only, in process: raw line to typed message (and to the record's JSON);
 2. end to end: a local scripted IRC server feeds a real ``python -m ingest`` process that
@@ -16,7 +16,6 @@ Run with ``python -m bench.ingest_bench`` or ``python -m bench ingest``. It repl
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import subprocess
@@ -26,23 +25,17 @@ import time
 import uuid
 from pathlib import Path
 
+from bench import Row, format_table
+from ingest.irc import from_irc, parse
+from ingest.irc.twitch import ClearChat, ClearMsg, PrivMsg, UserNotice
+from ingest.records import RecordBuilder
+from tests.support.corpora import xqcow_lines
+from tests.support.fake_twitch import FakeTwitch
+from tests.support.procs import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("LIVECHAT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 LOOPS = int(os.environ.get("INGEST_BENCH_LOOPS", "20"))
 KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))
-sys.path.insert(0, str(ROOT / "tests" / "ingest"))  # the scripted Twitch server lives there
-
-from fake_twitch import FakeTwitch  # noqa: E402
-
-from bench import Row, format_table  # noqa: E402
-from ingest.irc import from_irc, parse  # noqa: E402
-from ingest.irc.twitch import ClearChat, ClearMsg, PrivMsg, UserNotice  # noqa: E402
-from ingest.records import RecordBuilder  # noqa: E402
-
-
-def load_lines() -> list[str]:
-    with gzip.open(DATA / "twitch-xqcow-5000.txt.gz", "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
 
 
 def bench_parse(lines: list[str]) -> tuple[float, float, list[bytes]]:
@@ -89,11 +82,7 @@ def metric(port: int, name: str) -> float:
 
 def bench_end_to_end(lines: list[str], records_per_loop: int, bootstrap: str) -> float:
     """Lines per second from the scripted IRC server through the ingest into Kafka."""
-    from socket import socket
-
-    with socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        metrics_port = probe.getsockname()[1]
+    metrics_port = free_port()
     expected = records_per_loop * LOOPS
     with FakeTwitch() as twitch, tempfile.TemporaryDirectory() as spool:
         env = {
@@ -156,7 +145,7 @@ def bench_kafka_perf(values: list[bytes], count: int, bootstrap: str) -> tuple[f
 
 def run() -> list[Row]:
     """The benchmark's rows (``python -m bench ingest``); also saved to bench/results/."""
-    lines = load_lines()
+    lines = xqcow_lines()
     parse_rate, record_rate, values = bench_parse(lines)
     started = ensure_kafka()
     bootstrap = f"127.0.0.1:{KAFKA_PORT}"

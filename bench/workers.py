@@ -51,6 +51,7 @@ from bench.loadgen import (
     percentile,
     socketio_url,
 )
+from tests.support.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 VENVS = ROOT / ".tools" / "bench-venvs"
@@ -137,19 +138,25 @@ def log(message: str) -> None:
 # -- virtualenvs -------------------------------------------------------------------------------
 
 
+PIP_INSTALL = ("install", "-q", "-c", "constraints.txt")
+
+
 def ensure_venv(candidate: Candidate) -> None:
     """(Re)build the candidate's venv when pyproject.toml or its extra packages changed."""
     stamp = candidate.venv / ".bench-installed"
     with (ROOT / "pyproject.toml").open("rb") as f:
         dependencies = tomllib.load(f)["project"]["dependencies"]
-    wanted = hashlib.sha256(repr((dependencies, candidate.extra_packages)).encode()).hexdigest()
+    pins = (ROOT / "constraints.txt").read_text()  # the versions `make` and the image install
+    wanted = hashlib.sha256(
+        repr((dependencies, pins, candidate.extra_packages)).encode()
+    ).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
         return
     log(f"building {candidate.venv.relative_to(ROOT)} (pip install . {candidate.extra_packages})")
     shutil.rmtree(candidate.venv, ignore_errors=True)
     venv.create(candidate.venv, with_pip=True)
     subprocess.run(
-        [str(candidate.bin / "pip"), "install", "-q", ".", *candidate.extra_packages],
+        [str(candidate.bin / "pip"), *PIP_INSTALL, ".", *candidate.extra_packages],
         cwd=ROOT,
         check=True,
     )
@@ -170,14 +177,6 @@ def probe(candidate: Candidate) -> dict[str, Any]:
 
 
 # -- the server under test ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -16,9 +16,10 @@ from types import FrameType
 from ingest.config import ConfigError, Settings
 from ingest.connection import IrcClient, LoginFailed
 from ingest.endpoints import serve
+from ingest.kafka_sink import KafkaSink
 from ingest.metrics import IngestMetrics
 from ingest.relay import Relay
-from ingest.sink import KafkaSink, Sink, StdoutSink
+from ingest.sink import Sink, StdoutSink
 
 log = logging.getLogger("ingest")
 EXIT_CONFIG = 2

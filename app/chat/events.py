@@ -83,13 +83,16 @@ def register(
 
     @handled("send_message")
     def on_send(conn: Connection, data: Any) -> dict[str, Any]:
+        """Counts every outcome here, the one place that sees them all."""
         try:
             service.check_message_rate(conn)
-            return service.send(conn, parse_send(data, service.max_message_length))
+            answer = service.send(conn, parse_send(data, service.max_message_length))
         except ClientError as exc:
-            if exc.code != "unavailable":  # the service counts those itself
-                metrics.MESSAGES.labels("rejected").inc()
+            outcome = "unavailable" if exc.code == "unavailable" else "rejected"
+            metrics.MESSAGES.labels(outcome).inc()
             raise
+        metrics.MESSAGES.labels("sent").inc()
+        return answer
 
     @handled("leave_room")
     def on_leave(conn: Connection, data: Any) -> dict[str, Any]:

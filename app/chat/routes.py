@@ -7,7 +7,7 @@ import secrets
 import string
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
 from flask import request as http_request
 
 from app import metrics
@@ -40,8 +40,8 @@ def chat() -> Any:
         validate_room(room)
     except ClientError:
         abort(400, description="room names are 1-32 letters, digits, '_' or '-'")
-    if not username:
-        return redirect(f"/?room={room}")
+    if not username:  # pick a name first; url_for encodes the room (`#xqcow` is no fragment)
+        return redirect(url_for("chat.index", room=room))
     return render_template(
         "chat.html",
         username=username,

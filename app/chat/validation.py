@@ -16,10 +16,11 @@ import icu  # PyICU: Unicode's own normalization, properties and TS #39 confusab
 
 from app.clock import parse_id
 
-# ``fullmatch``, never ``match`` with ``$``: ``$`` also matches before a final newline, which let
-# ``"lobby\n"`` create a second room shown as ``lobby``.
-ROOM_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-TWITCH_ROOM_RE = re.compile(r"#[a-z0-9_]{1,25}")
+# ``\Z``, never ``$``: ``$`` also matches before a final newline, which let ``"lobby\n"``
+# create a second room shown as ``lobby``.
+ROOM_RE = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
+#: A Twitch channel login; its live room is ``#<login>`` (docs/kafka-record.md's ``streamer``).
+CHANNEL_RE = re.compile(r"\A[a-z0-9_]{1,25}\Z")
 MAX_USERNAME_LENGTH = 32
 
 #: NFKC with Unicode case folding (``NFKC_Casefold``): fullwidth ``ALICE`` (U+FF21...),
@@ -89,7 +90,7 @@ def is_twitch_room(room: str) -> bool:
 
 def validate_room(room: str) -> str:
     """User rooms are ``[A-Za-z0-9_-]{1,32}``; live Twitch rooms are ``#<channel login>``."""
-    if ROOM_RE.fullmatch(room) or TWITCH_ROOM_RE.fullmatch(room):
+    if ROOM_RE.match(room) or (is_twitch_room(room) and CHANNEL_RE.match(room[1:])):
         return room
     raise ClientError("invalid_room", "room names are 1-32 letters, digits, '_' or '-'")
 

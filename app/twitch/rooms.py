@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.chat.validation import CHANNEL_RE
 from app.store.base import CappedHistory, HistoryPage, Message
 
 log = logging.getLogger(__name__)
 
-CHANNEL_RE = re.compile(r"^[a-z0-9_]{1,25}$")
 #: A channel counts as live while it had a record within this many seconds.
 LIVE_WINDOW_SECONDS = 300.0
 #: Message rate is measured over this trailing window.

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.support.browser import enter, send
 from tests.support.procs import ARTIFACTS, ChatServer
 
 XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>'
@@ -24,21 +25,6 @@ def open_page(browser: Browser, url: str, width: int = 1100) -> Page:
     page = context.new_page()
     page.goto(url)
     return page
-
-
-def enter(page: Page, server: ChatServer, name: str) -> None:
-    """Go through the landing page like a person: type a name, enter the lobby."""
-    page.goto(server.url + "/")
-    page.fill("#username_input", name)
-    page.click("#lobby_button")
-    page.wait_for_url("**/chat?*")
-    expect(page.locator("#connection_status")).to_have_text("connected")
-
-
-def send(page: Page, text: str) -> None:
-    page.fill("#message_input", text)
-    page.press("#message_input", "Enter")
-    expect(page.locator("#message_input")).to_have_value("")
 
 
 def test_two_pages_chat_and_html_stays_text(browser: Browser, server: ChatServer) -> None:

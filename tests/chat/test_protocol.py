@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from urllib.parse import parse_qs, urljoin, urlsplit
 
+import pytest
 import requests
 
 from tests.support.clients import RecordingClient
@@ -170,6 +172,22 @@ def test_http_api(server: ChatServer) -> None:
     assert "socket.io-4.8.3.min.js" in page.text
     landing = requests.get(server.url + "/", timeout=5)
     assert landing.status_code == 200 and "username_input" in landing.text
+
+
+@pytest.mark.parametrize("room", ["#xqcow", "lobby", "a-b_C"])
+def test_chat_without_a_name_sends_to_the_landing_page_keeping_the_room(
+    server: ChatServer, room: str
+) -> None:
+    """A `#channel` room must survive the redirect: unencoded, `#xqcow` would become a fragment."""
+    answer = requests.get(
+        f"{server.url}/chat", params={"room": room}, allow_redirects=False, timeout=5
+    )
+    assert answer.status_code == 302
+    location = urlsplit(answer.headers["Location"])
+    assert (location.path, location.fragment) == ("/", "")
+    assert parse_qs(location.query) == {"room": [room]}
+    landing = requests.get(urljoin(server.url, answer.headers["Location"]), timeout=5)
+    assert landing.status_code == 200 and f'value="{room}"' in landing.text
 
 
 def test_metrics_count_what_happened(client_factory: Factory, server: ChatServer) -> None:

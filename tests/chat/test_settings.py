@@ -18,6 +18,7 @@ BAD_SETTINGS = [
     ("KAFKA_TOPIC", "bad topic"),
     ("HISTORY_LIMIT", "0"),
     ("MAX_MESSAGE_LENGTH", "lots"),
+    ("WEBSOCKET_FAST_PATH", "maybe"),
     ("RATE_LIMIT_MESSAGES", "-1"),
     ("RATE_LIMIT_MESSAGES", "nan"),
     ("RATE_LIMIT_BURST", "1.5"),

@@ -59,3 +59,18 @@ def test_memory_store_history_cap_and_truncation() -> None:
     assert store.history("r", since=ids[0]).truncated
     page = store.history("r", since=ids[2])
     assert not page.truncated and [m.id for m in page.messages] == ids[3:]
+
+
+def test_each_app_reports_its_own_readiness() -> None:
+    """livechat_ready belongs to the app that serves /metrics, not to the last app built."""
+    from app import create_app
+    from app.config import Settings
+    from app.internal import create_internal_app
+
+    draining, serving = (create_app(Settings(secret_key="t")) for _ in range(2))
+    draining.extensions["livechat"].draining = True
+    for app, ready in ((draining, 0.0), (serving, 1.0)):
+        internal = create_internal_app(app.extensions["livechat"])
+        text = internal.test_client().get("/metrics").get_data(as_text=True)
+        assert f"\nlivechat_ready {ready}\n" in text, text[:300]
+        assert text.count("# TYPE livechat_ready gauge") == 1

@@ -25,7 +25,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from app import create_app
 from app.config import Settings
-from app.websocket import text_frame
+from app.websocket import _GatedSocket, text_frame
 from tests.support.procs import ChatServer
 
 BROWSER_OFFER = "permessage-deflate; client_max_window_bits"
@@ -97,7 +97,7 @@ def _compact_websocket(sock: Any) -> Any:
         queue=gevent.queue.Queue(), upgraded=True, upgrading=False, closing=False, closed=False
     )
     ws.ws = SimpleNamespace(connected=True, ws=SimpleNamespace(state=ConnectionState.OPEN))
-    ws.ws.sock = sock
+    ws.ws.sock = _GatedSocket(sock)  # what CompactWebSocket hands simple-websocket
     return ws
 
 
@@ -136,6 +136,15 @@ def test_anything_ahead_or_unusual_takes_the_queue(state: str) -> None:
             theirs.recv(100)  # nothing was written
 
 
+def test_a_raw_socket_is_left_to_the_queue() -> None:
+    """Only a socket the CompactWebSocket gated itself is written directly."""
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ws = _compact_websocket(ours)
+        ws.ws.sock = ours
+        assert not ws.write_now(_packet("2hello"))
+
+
 def test_a_partly_written_frame_queues_its_tail_for_the_writer() -> None:
     ours, theirs = gevent.socket.socketpair()
     with ours, theirs:
@@ -144,9 +153,11 @@ def test_a_partly_written_frame_queues_its_tail_for_the_writer() -> None:
         pkt = _packet("2" + "x" * 500_000)  # far more than the socket buffers take at once
         assert ws.write_now(pkt)
         frame = text_frame(pkt.encode())
-        (tail,) = [ws.eio_socket.queue.get_nowait()]
+        (marker,) = [ws.eio_socket.queue.get_nowait()]
+        assert ws.ws.sock.tail
+        assert not ws.write_now(_packet("2later"))  # nothing overtakes a pending tail
         received = b""
-        writer = gevent.spawn(ws.send, tail.encode())  # what engineio's writer does with it
+        writer = gevent.spawn(ws.send, marker.encode())  # what engineio's writer does with it
         while len(received) < len(frame):
             received += theirs.recv(1 << 16)
         writer.get(timeout=10)
@@ -163,3 +174,30 @@ def test_a_full_socket_leaves_the_packet_to_the_queue() -> None:
                 ours.send(b"\x00" * 65536)  # fill every buffer; nobody reads
         ws = _compact_websocket(ours)
         assert not ws.write_now(_packet("2hello"))
+
+
+def test_the_readers_own_writes_wait_for_a_pending_tail() -> None:
+    """simple-websocket's reader answers a Ping (or a Close) with its own ``sock.send``; that
+    control frame must follow the whole data frame, never land inside it."""
+    ours, theirs = gevent.socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        ws = _compact_websocket(ours)
+        pkt = _packet("2" + "y" * 300_000)
+        assert ws.write_now(pkt)
+        frame = text_frame(pkt.encode())
+        assert ws.ws.sock.tail, "the kernel took only part of the frame"
+        pong = FrameProtocol(client=False, extensions=[]).pong(b"hb")
+        reader = gevent.spawn(ws.ws.sock.send, pong)  # as simple-websocket's reader does
+        gevent.sleep(0)
+        received = b""
+        while len(received) < len(frame) + len(pong):
+            received += theirs.recv(1 << 16)
+        reader.get(timeout=10)
+        assert received == frame + pong
+        assert not ws.ws.sock.tail
+        # the writer, woken by the marker afterwards, finds nothing left to write
+        ws.send(ws.eio_socket.queue.get_nowait().encode())
+        theirs.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            theirs.recv(100)

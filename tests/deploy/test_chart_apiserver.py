@@ -11,7 +11,6 @@ dry run with strict field validation, so an unknown field fails instead of being
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import warnings
@@ -25,14 +24,9 @@ import requests
 import yaml
 
 from tests.deploy.kube import CHART, CI_VALUES, CRDS, HELM, ROOT, Obj, helm, ident, render
+from tests.support.procs import free_port
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -83,13 +77,13 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     state = tmp_path_factory.mktemp("apiserver")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "APISERVER_DIR": str(state),
         "APISERVER_PORT": str(port),
-        "ETCD_PORT": str(_free_port()),
-        "ETCD_PEER_PORT": str(_free_port()),
+        "ETCD_PORT": str(free_port()),
+        "ETCD_PEER_PORT": str(free_port()),
     }
     script = str(ROOT / ".ci" / "apiserver.sh")
     subprocess.run([script, "start"], env=env, check=True, timeout=120, capture_output=True)

@@ -85,9 +85,14 @@ def test_no_secrets_in_the_dockerfile(commands: tuple[dockerfile.Command, ...]) 
         assert not re.search(r"oauth:[a-z0-9]+|-----BEGIN", c.original, re.IGNORECASE)
 
 
-def test_install_step_matches_the_makefile() -> None:
+def test_install_step_matches_the_makefile(commands: tuple[dockerfile.Command, ...]) -> None:
+    """Both install pyproject.toml under constraints.txt, so tests and image run one set of
+    versions of the libraries app/websocket.py reaches into."""
     makefile = (ROOT / "Makefile").read_text()
-    assert "pip install -q -e ." in makefile, "the Makefile installs the same pyproject.toml"
+    assert "pip install -q -c constraints.txt -e ." in makefile
+    assert "pip install -q -c constraints.txt -e '.[dev]'" in makefile
+    installs = [c.value[0] for c in commands if c.cmd == "RUN" and "pip install" in c.value[0]]
+    assert all("--constraint constraints.txt" in i for i in installs), installs
 
 
 @pytest.mark.timeout(120)

@@ -8,6 +8,7 @@ in the repository, and that no file reads or links anything beside the clone.
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
@@ -52,3 +53,26 @@ def test_readme_is_short_and_keeps_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 80
     assert "make run" in readme and "make test" in readme
+
+
+# What a reference outside the repository looks like: the shared folder the project grew up
+# beside, the first interface pin, or a path climbing out of the repository.
+OUTSIDE = re.compile(r"\.\./shared|/work/shared|INTERFACES\.md|parent\.parent\.parent")
+
+
+def test_nothing_reads_or_links_outside_the_repository() -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    offenders = []
+    for name in files:
+        path = ROOT / name
+        if path.suffix in {".png", ".gz"} or not path.is_file() or path == ROOT / __file__:
+            continue
+        text = path.read_text(errors="replace")
+        offenders += [f"{name}: {m.group(0)}" for m in OUTSIDE.finditer(text)]
+    assert not offenders, offenders

@@ -15,7 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO_ROOT, free_port
+from tests.support.procs import ROOT as REPO_ROOT
+from tests.support.procs import free_port
 
 
 class IngestProcess:

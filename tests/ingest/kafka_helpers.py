@@ -10,8 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO_ROOT
 from kafka import KafkaConsumer
+
+from tests.support.procs import ROOT as REPO_ROOT
 
 
 def shared_kafka() -> str:

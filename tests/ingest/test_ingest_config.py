@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 
 from ingest.config import ConfigError, Settings
+from tests.support.procs import ROOT as REPO_ROOT
 
 BASE = {"TWITCH_CHANNEL": "somechannel"}
 

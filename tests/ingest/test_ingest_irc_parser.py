@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from corpus_expected import ATOMS, TAGS
 from parser_tests import data as parser_tests
 
 from ingest.irc import IrcMessage, MalformedLine, Prefix, format, from_irc, parse
@@ -20,6 +19,7 @@ from ingest.irc.twitch import (
     parse_badges,
     parse_emotes,
 )
+from tests.support.corpora import expected_atoms, expected_tags
 
 
 def _atoms(message: IrcMessage) -> dict[str, Any]:
@@ -96,11 +96,12 @@ def test_tag_escape_is_inverse() -> None:
 
 def test_corpus_atoms_by_hand(corpus: list[str]) -> None:
     assert len(corpus) == 56
+    atoms, tags = expected_atoms(), expected_tags()
     for index, line in enumerate(corpus):
         message = parse(line)
         got = (message.command, message.source, message.params, message.trailing)
-        assert got == ATOMS[index], f"line {index}"
-        for key, value in TAGS.get(index, {}).items():
+        assert got == atoms[index], f"line {index}"
+        for key, value in tags.get(index, {}).items():
             assert message.tags[key] == value, f"line {index} tag {key}"
 
 

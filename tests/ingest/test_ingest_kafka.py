@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from corpus_expected import expected_in_order
-from fake_twitch import FakeTwitch
 from ingest_process import IngestProcess
 from kafka_helpers import read_topic, shared_kafka, unique_topic
+
+from tests.support.corpora import expected_in_order
+from tests.support.fake_twitch import FakeTwitch
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, free_port
-from fake_twitch import FakeTwitch
 from ingest_process import IngestProcess
 from kafka_helpers import PrivateKafka, read_topic, shared_kafka, unique_topic
 from test_ingest_stdout import synthetic
+
+from tests.support.fake_twitch import FakeTwitch
+from tests.support.procs import ROOT as REPO_ROOT
+from tests.support.procs import free_port
 
 OUTAGE_SECONDS = 30
 MESSAGES = 2000

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from corpus_expected import RECORDS
-
 from ingest.irc import IrcMessage, from_irc, parse
 from ingest.irc.twitch import ChatEvent, ClearChat, ClearMsg, PrivMsg, UserNotice
 from ingest.records import RecordBuilder, emotes_of, format_time
+from tests.support.corpora import expected_records
 
 
 def _events(lines: list[str]) -> list[tuple[int, ChatEvent]]:
@@ -21,16 +20,17 @@ def _events(lines: list[str]) -> list[tuple[int, ChatEvent]]:
 
 
 def test_corpus_records_by_hand(corpus: list[str]) -> None:
+    expected = expected_records()
     builder = RecordBuilder(first_order=100)
     events = _events(corpus)
-    assert [index for index, _ in events] == sorted(RECORDS)
+    assert [index for index, _ in events] == sorted(expected)
     for expected_order, (index, event) in enumerate(events, start=100):
         record = builder.build(event, received_ms=0, raw_line=corpus[index])
         value = json.loads(record.value)
         assert value.pop("order") == expected_order
-        assert value == RECORDS[index], f"line {index}"
-        assert record.key == RECORDS[index]["streamer"]
-        assert record.type == RECORDS[index]["type"]
+        assert value == expected[index], f"line {index}"
+        assert record.key == expected[index]["streamer"]
+        assert record.type == expected[index]["type"]
 
 
 def test_dedup_key_is_the_twitch_id_or_the_line(corpus: list[str]) -> None:

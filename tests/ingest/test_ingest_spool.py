@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 
 from ingest import spool as spool_module
 from ingest.config import Settings
+from ingest.kafka_sink import KafkaSink
 from ingest.metrics import IngestMetrics
 from ingest.records import Record
-from ingest.sink import KafkaSink
 from ingest.spool import Spool
+from tests.support.procs import free_port
 
 
 def record(n: int) -> Record:
@@ -75,7 +75,7 @@ def test_sink_drops_are_counted_and_logged_when_everything_is_full(
     metrics = IngestMetrics("chan")
     sink = KafkaSink(settings, metrics)
     sink.start()
-    with caplog.at_level(logging.WARNING, logger="ingest.sink"):
+    with caplog.at_level(logging.WARNING, logger="ingest.kafka_sink"):
         for n in range(100):
             sink.put(record(n), time.monotonic())
     dropped = metrics.registry.get_sample_value(

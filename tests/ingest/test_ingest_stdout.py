@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from corpus_expected import expected_in_order
-from fake_twitch import FakeTwitch
 from ingest_process import IngestProcess
+
+from tests.support.corpora import expected_in_order
+from tests.support.fake_twitch import FakeTwitch
 
 pytestmark = pytest.mark.timeout(120)
 

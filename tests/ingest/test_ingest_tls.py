@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_twitch import FakeTwitch
 from ingest_process import IngestProcess
 from test_ingest_stdout import synthetic
+
+from tests.support.fake_twitch import FakeTwitch
 
 pytestmark = pytest.mark.timeout(60)
 

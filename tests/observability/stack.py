@@ -26,8 +26,8 @@ import requests
 import yaml
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from tests.ingest.fake_twitch import FakeTwitch
 from tests.support.clients import RecordingClient
+from tests.support.fake_twitch import FakeTwitch
 from tests.support.procs import ROOT, ChatServer, Service, free_port, wait_until
 
 NAMESPACE = "livechat-test"

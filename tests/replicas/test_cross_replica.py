@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import requests
 
-from tests.replicas.conftest import Replicas, ids, metric, ready, received
+from tests.replicas.pairs import Replicas, ids, metric, ready, received
 
 Make = Callable[..., Replicas]
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from tests.replicas.conftest import Replicas, ids, metric, ready, record_figures
+from tests.replicas.pairs import Replicas, ids, metric, ready, record_figures
 from tests.support.clients import RecordingClient
 from tests.support.procs import wait_until
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.replicas.conftest import Replicas, Writer, ids, ready, received, record_figures
+from tests.replicas.pairs import Replicas, Writer, ids, ready, received, record_figures
 from tests.support.clients import RecordingClient
 from tests.support.procs import wait_until
 

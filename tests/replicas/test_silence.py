@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.replicas.conftest import QUIET_SECONDS, QuietRoom, metric
+from tests.replicas.pairs import QUIET_SECONDS, QuietRoom, metric
 
 
 @pytest.mark.timeout(QUIET_SECONDS + 120)

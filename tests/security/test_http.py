@@ -9,7 +9,7 @@ import pytest
 import requests
 import websocket
 
-from tests.security.conftest import EMBEDDED, metric_value
+from tests.security.observe import EMBEDDED, metric_value
 from tests.security.wire import Polling, RawSocket
 from tests.support.procs import ChatServer
 

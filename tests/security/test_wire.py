@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from tests.security.conftest import EMBEDDED, log_bound, log_lines, malformed_total
+from tests.security.observe import EMBEDDED, log_bound, log_lines, malformed_total
 from tests.security.wire import Polling, RawSocket
 from tests.support.clients import RecordingClient
 from tests.support.procs import ChatServer

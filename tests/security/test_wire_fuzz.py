@@ -23,7 +23,7 @@ import pytest
 import requests
 import websocket
 
-from tests.security.conftest import EMBEDDED, log_bound, log_lines, malformed_total
+from tests.security.observe import EMBEDDED, log_bound, log_lines, malformed_total
 from tests.security.wire import RawSocket
 from tests.support.clients import RecordingClient
 from tests.support.procs import ChatServer, wait_until

@@ -48,9 +48,18 @@ def port_open(port: int) -> bool:
 
 
 class ChatServer:
-    """``gunicorn --config python:app.gunicorn_conf 'app:create_app()'``: what ``make run`` runs."""
+    """``gunicorn --config python:app.gunicorn_conf 'app:create_app()'``: what ``make run`` runs.
 
-    def __init__(self, env: Mapping[str, str] | None = None, port: int | None = None) -> None:
+    ``app`` names another WSGI app factory for gunicorn, for the few tests that need one.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        app: str = "app:create_app()",
+    ) -> None:
+        self.app = app
         self.port = port or free_port()
         self.metrics_port = free_port()
         self.env = {
@@ -81,7 +90,7 @@ class ChatServer:
                 str(VENV_BIN / "gunicorn"),
                 "--config",
                 "python:app.gunicorn_conf",
-                "app:create_app()",
+                self.app,
             ],
             cwd=ROOT,
             env=self.env,

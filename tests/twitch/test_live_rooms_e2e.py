@@ -23,8 +23,8 @@ import redis
 from kafka.admin import KafkaAdminClient, NewTopic
 from playwright.sync_api import Browser, Page, expect
 
-from tests.ingest.fake_twitch import FakeTwitch
 from tests.support.clients import RecordingClient
+from tests.support.fake_twitch import FakeTwitch
 from tests.support.procs import ARTIFACTS, ROOT, ChatServer, free_port
 
 CHANNEL = "e2e_chan"
