@@ -34,8 +34,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 \
-    PORT=5000
+    PORT=5000 \
+    METRICS_HOST=0.0.0.0
 WORKDIR /srv/livechat
 USER 10001:10001
-EXPOSE 5000 9102
+EXPOSE 5000 9101 9102
 CMD ["gunicorn", "--config", "python:app.gunicorn_conf", "app:create_app()"]

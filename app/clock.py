@@ -28,7 +28,7 @@ def format_id(epoch_ms: int, seq: int) -> str:
 
 def parse_id(message_id: str) -> tuple[int, int]:
     """Inverse of ``format_id``; raises ValueError for anything that is not such an id."""
-    if len(message_id) != ID_DIGITS or not message_id.isdigit():
+    if len(message_id) != ID_DIGITS or not (message_id.isascii() and message_id.isdigit()):
         raise ValueError(f"not a message id: {message_id!r}")
     return divmod(int(message_id), _SEQ_PER_MS)
 

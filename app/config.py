@@ -96,6 +96,11 @@ class Settings:
     room_ttl_seconds: int = 86400
     presence_ttl_seconds: int = 15
     log_level: str = "INFO"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9101
+    trusted_proxy_hops: int = 0
+    max_connections_per_address: int = 50
+    room_creation_per_minute: int = 10
     websocket_fast_path: bool = True
 
     @classmethod
@@ -126,6 +131,22 @@ class Settings:
         read("ROOM_TTL_SECONDS", "room_ttl_seconds", lambda n, r: _int(n, r, 1))
         read("PRESENCE_TTL_SECONDS", "presence_ttl_seconds", lambda n, r: _int(n, r, 3, 3600))
         read("LOG_LEVEL", "log_level", _log_level)
+        read("METRICS_HOST", "metrics_host", lambda n, r: r.strip())
+        read("METRICS_PORT", "metrics_port", lambda n, r: _int(n, r, 1, 65535))
+        read("TRUSTED_PROXY_HOPS", "trusted_proxy_hops", lambda n, r: _int(n, r, 0, 10))
+        read(
+            "MAX_CONNECTIONS_PER_ADDRESS",
+            "max_connections_per_address",
+            lambda n, r: _int(n, r, 0),
+        )
+        read(
+            "ROOM_CREATION_PER_MINUTE",
+            "room_creation_per_minute",
+            lambda n, r: _int(n, r, 1, 100000),
+        )
+        port = values.get("port", cls.port)
+        if values.get("metrics_port", cls.metrics_port) == port:
+            raise ConfigError(f"METRICS_PORT: must differ from PORT ({port}), got {port}")
         read("WEBSOCKET_FAST_PATH", "websocket_fast_path", _switch)
         return cls(**values)
 

@@ -11,12 +11,15 @@ from flask_socketio import SocketIO
 from app.chat import events
 from app.chat.routes import bp as chat_bp
 from app.config import Settings
+from app.logbudget import LogBudget, guard_wire_loggers
 from app.message_queue import RedisMessageQueue
 from app.metrics import WEBSOCKET_DIRECT_WRITES
+from app.origin import origin_policy, trust_proxies
 from app.runtime import Livechat
 from app.store import make_store
 from app.twitch.rooms import TwitchRooms
 from app.websocket import install_compact_websocket
+from app.wire import PacketGuard, WireGuard, guard_websocket
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     socketio = SocketIO(
         app,
         async_mode="gevent",
-        cors_allowed_origins=settings.cors_allowed_origins,
+        # A callable: python-engineio's own same-origin check believed X-Forwarded-Host from
+        # any client; ours follows TRUSTED_PROXY_HOPS (app/origin.py).
+        cors_allowed_origins=origin_policy(settings.cors_allowed_origins),
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
         **({"client_manager": queue} if queue is not None else {}),
     )
@@ -58,6 +63,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     # leaves python-engineio and simple-websocket exactly as released.
     if settings.websocket_fast_path:
         install_compact_websocket(socketio.server, WEBSOCKET_DIRECT_WRITES.inc)
+    # Hostile clients: every packet checked before engineio/socketio parse it, refusals counted
+    # and logged within a budget, library loggers under a budget too (docs/security.md).
+    guard_wire_loggers()
+    wire_log = LogBudget()
+    guard_websocket(socketio.server.eio, MAX_HTTP_BUFFER_SIZE, wire_log)
+    PacketGuard(socketio.server, wire_log)
+    app.wsgi_app = trust_proxies(  # type: ignore[method-assign]
+        WireGuard(
+            app.wsgi_app,
+            socketio.server.eio,
+            MAX_HTTP_BUFFER_SIZE,
+            settings.max_connections_per_address,
+            wire_log,
+        ),
+        settings.trusted_proxy_hops,
+    )
     live_rooms = TwitchRooms(settings.history_limit) if settings.kafka_bootstrap_servers else None
     store = make_store(settings, queue.host_id if queue is not None else None)
     livechat = Livechat(settings, socketio, store, live_rooms, queue)

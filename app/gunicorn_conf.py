@@ -35,8 +35,21 @@ errorlog = "-"
 
 
 def post_worker_init(worker: Any) -> None:
-    """Start the replica's background greenlets (Kafka reader, heartbeats) as the worker boots."""
-    worker.wsgi.extensions["livechat"].start_background_tasks()
+    """Start the internal endpoints and the replica's background greenlets (Kafka reader,
+    heartbeats) as the worker boots. A metrics port that cannot be bound stops the worker
+    with one line naming it: probes and scrapes would fail silently otherwise."""
+    livechat = worker.wsgi.extensions["livechat"]
+    try:
+        livechat.serve_internal()
+    except OSError as exc:
+        worker.log.error(
+            "livechat: METRICS_PORT %s:%d cannot be served: %s",
+            _settings.metrics_host,
+            _settings.metrics_port,
+            exc,
+        )
+        sys.exit(3)  # gunicorn: the worker failed to boot
+    livechat.start_background_tasks()
 
 
 # No runtime control socket: the container root filesystem is read-only.

@@ -94,6 +94,20 @@ QUEUE_PUBLISH_FAILURES = Counter(
     " still got them",
 )
 
+# Hostile clients (app/wire.py, docs/security.md)
+MALFORMED_INPUT = Counter(
+    "livechat_malformed_input_total",
+    "Wire input refused before any handler ran, by reason (undecodable packet, binary frame,"
+    " oversized or truncated body, too many packets, unexpected packet type, ...)",
+    ["reason"],
+)
+REQUESTS_REFUSED = Counter(
+    "livechat_requests_refused_total",
+    "Requests refused to protect the server: connection_limit (too many connections from one"
+    " address), room_creation_rate (POST /api/rooms too often), cross_origin",
+    ["reason"],
+)
+
 
 def readiness_registry(is_ready: Callable[[], bool]) -> CollectorRegistry:
     """``livechat_ready`` for one app, on a registry of its own.

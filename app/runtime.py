@@ -15,8 +15,10 @@ from flask_socketio import SocketIO
 
 from app import metrics
 from app.chat.connections import Connections
+from app.chat.ratelimit import KeyedBuckets
 from app.chat.service import ChatService, RoomFeed
 from app.config import Settings
+from app.origin import origin_policy
 from app.store import Store, StoreUnavailable
 from app.twitch.consumer import TwitchConsumer
 from app.twitch.rooms import TwitchRooms
@@ -45,6 +47,12 @@ class Livechat:
         self.connections = Connections(settings.rate_limit_messages, settings.rate_limit_burst)
         self.service = ChatService(
             socketio, store, self.connections, settings.max_message_length, live_rooms, feed
+        )
+        #: The Socket.IO endpoint's origin rule, shared by ``POST /api/rooms``.
+        self.origin_allowed = origin_policy(settings.cors_allowed_origins)
+        #: ``POST /api/rooms`` per client address: ``ROOM_CREATION_PER_MINUTE``, same burst.
+        self.room_creation = KeyedBuckets(
+            settings.room_creation_per_minute / 60.0, settings.room_creation_per_minute
         )
         self.draining = False
         self.readiness_checks: dict[str, Callable[[], None]] = {"store": store.ping}
@@ -86,6 +94,12 @@ class Livechat:
             self.socketio.start_background_task(self.twitch_consumer.run)
         self.socketio.start_background_task(self._cleanup_loop)
         self.socketio.start_background_task(self._heartbeat_loop)
+
+    def serve_internal(self) -> None:
+        """Metrics and readiness on ``METRICS_HOST:METRICS_PORT`` (gunicorn's worker calls it)."""
+        from app.internal import serve_internal
+
+        serve_internal(self, self.settings.metrics_host, self.settings.metrics_port)
 
     def _cleanup_loop(self) -> None:
         while not self.draining:

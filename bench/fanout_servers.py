@@ -171,6 +171,10 @@ class Replica(Process):
 class LivechatReplica(Replica):
     """``gunicorn --config python:app.gunicorn_conf 'app:create_app()'``, as ``make run``."""
 
+    def __init__(self, name: str, command: list[str], env: Mapping[str, str], cwd: Path) -> None:
+        # Two replicas on one host: each needs its own internal (metrics) port.
+        super().__init__(name, command, {**env, "METRICS_PORT": str(free_port())}, cwd)
+
     def find_worker(self) -> int:
         assert self.proc is not None
         workers = children(self.proc.pid)
@@ -190,6 +194,8 @@ def livechat_env(redis_url: str) -> dict[str, str]:
         "RATE_LIMIT_BURST": "100000",
         "LOG_LEVEL": "WARNING",
         "WORKER_CONNECTIONS": "20000",
+        # every benchmark client comes from 127.0.0.1
+        "MAX_CONNECTIONS_PER_ADDRESS": "0",
     }
 
 

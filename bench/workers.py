@@ -80,6 +80,8 @@ SERVER_ENV = {
     "RATE_LIMIT_MESSAGES": "1000",
     "RATE_LIMIT_BURST": "1000",
     "LOG_LEVEL": "WARNING",
+    # every benchmark client comes from 127.0.0.1
+    "MAX_CONNECTIONS_PER_ADDRESS": "0",
 }
 
 #: Run inside a candidate's venv: which WebSocket implementation engineio picked there.
@@ -184,6 +186,7 @@ class Server:
     candidate: Candidate
     log_path: Path
     port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     worker_pid: int | None = None
 
@@ -201,7 +204,12 @@ class Server:
         self.proc = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, **SERVER_ENV, "PORT": str(self.port)},
+            env={
+                **os.environ,
+                **SERVER_ENV,
+                "PORT": str(self.port),
+                "METRICS_PORT": str(self.metrics_port),
+            },
             stdout=self.log_path.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -243,7 +251,9 @@ class Server:
         """The server's own count (``livechat_connected_clients``)."""
         with (
             contextlib.suppress(OSError),
-            urllib.request.urlopen(self.url + "/metrics", timeout=5) as response,
+            urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+            ) as response,
         ):
             for line in response.read().decode().splitlines():
                 if line.startswith("livechat_connected_clients "):

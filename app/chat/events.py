@@ -98,6 +98,7 @@ def register(
     def on_send(conn: Connection, data: Any) -> dict[str, Any]:
         """Counts every outcome here, the one place that sees them all."""
         try:
+            service.check_message_rate(conn)
             answer = service.send(conn, parse_send(data, service.max_message_length))
         except ClientError as exc:
             (_UNAVAILABLE if exc.code == "unavailable" else _REJECTED).inc()
@@ -109,3 +110,8 @@ def register(
     def on_leave(conn: Connection, data: Any) -> dict[str, Any]:
         service.check_room_event_rate(conn)
         return service.leave(conn, parse_leave(data))
+
+    @socketio.on("*")
+    def on_unknown(event: Any, *args: Any) -> dict[str, Any]:
+        """Any other event name still gets its documented answer, an ack and an ``error``."""
+        return refuse(sid(), ClientError("unknown_event", "no such event"))

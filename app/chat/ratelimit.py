@@ -28,3 +28,26 @@ class TokenBucket:
             self._tokens -= 1.0
             return True
         return False
+
+
+class KeyedBuckets:
+    """One ``TokenBucket`` per key (a client address), at most ``max_keys`` remembered.
+
+    When full, the least recently used key is forgotten: it starts again with a full burst,
+    which is the most a client with that many addresses could have had anyway.
+    """
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 10000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def allow(self, key: str) -> bool:
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate, self.burst)
+            if len(self._buckets) >= self.max_keys:
+                del self._buckets[next(iter(self._buckets))]
+        self._buckets[key] = bucket  # most recently used last
+        return bucket.allow()

@@ -1,4 +1,5 @@
-"""HTTP routes: the two pages, the small JSON API, health, readiness and metrics."""
+"""HTTP routes: the two pages, the small JSON API and liveness (metrics and readiness are on
+the internal port, ``app/internal.py``)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,20 @@ import secrets
 import string
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    jsonify,
-    redirect,
-    render_template,
-    url_for,
-)
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
 from flask import request as http_request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app import metrics
 from app.chat.validation import ClientError, is_twitch_room, validate_room
+from app.origin import cross_origin
 from app.store import StoreUnavailable
 
 bp = Blueprint("chat", __name__)
 
 ROOM_CODE_LENGTH = 8
 ROOM_CODE_ATTEMPTS = 20
+#: Digits a ``limit`` may have: anything longer is more than any history kept.
+MAX_LIMIT_DIGITS = 9
 
 
 def _livechat() -> Any:
@@ -58,8 +53,21 @@ def chat() -> Any:
 
 @bp.post("/api/rooms")
 def create_room() -> Any:
-    """A fresh room code: 8 random uppercase letters, retried on the rare collision."""
-    store = _livechat().store
+    """A fresh room code: 8 random uppercase letters, retried on the rare collision.
+
+    Refused from a browser page of another origin (403 ``cross_origin``, the Socket.IO
+    endpoint's rule) and beyond ``ROOM_CREATION_PER_MINUTE`` per client address (429
+    ``rate_limited``): each code reserves a room for ``ROOM_TTL_SECONDS``.
+    """
+    livechat = _livechat()
+    if cross_origin(http_request.environ, livechat.origin_allowed):
+        metrics.REQUESTS_REFUSED.labels("cross_origin").inc()
+        return jsonify(error="cross_origin", message="requests from other sites are refused"), 403
+    if not livechat.room_creation.allow(http_request.remote_addr or ""):
+        metrics.REQUESTS_REFUSED.labels("room_creation_rate").inc()
+        response = jsonify(error="rate_limited", message="too many new rooms; try again later")
+        return response, 429, {"Retry-After": "60"}
+    store = livechat.store
     try:
         for _ in range(ROOM_CODE_ATTEMPTS):
             code = "".join(secrets.choice(string.ascii_uppercase) for _ in range(ROOM_CODE_LENGTH))
@@ -78,11 +86,18 @@ def room_messages(room: str) -> Any:
     except ClientError as exc:
         return jsonify(error=exc.code, message=exc.message), 400
     raw_limit = http_request.args.get("limit", str(settings.history_limit))
-    if not raw_limit.isdigit() or int(raw_limit) < 1:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    # More than is kept means all that is kept (and a number too long for int() is just that).
+    is_number = raw_limit.isascii() and raw_limit.isdigit()
+    limit = int(raw_limit) if is_number and len(raw_limit) <= MAX_LIMIT_DIGITS else 1 << 31
+    if not is_number or limit < 1:
         return jsonify(error="invalid_limit", message="limit must be a positive integer"), 400
-    limit = min(int(raw_limit), settings.history_limit)  # more than is kept: all that is kept
+    limit = min(limit, settings.history_limit)
+    service = _livechat().service
     try:
-        page = _livechat().service.history(room)
+        if not service.room_exists(room):
+            return jsonify(error="room_not_found", message=f"no room {room}"), 404
+        page = service.history(room)
     except StoreUnavailable:
         return jsonify(error="unavailable", message="chat storage is unreachable"), 503
     messages = [m.to_event() for m in page.messages][-limit:]
@@ -101,28 +116,3 @@ def live_rooms() -> Any:
 @bp.get("/healthz")
 def healthz() -> Any:
     return jsonify(status="ok")
-
-
-@bp.get("/readyz")
-def readyz() -> Any:
-    """200 when every configured dependency answers, else 503 naming the failing ones.
-
-    ``?ignore=kafka`` leaves named dependencies out of the verdict (still reported): the chart's
-    readiness probe uses it so a Kafka outage, which only pauses the live Twitch rooms, does not
-    pull every replica out of the Service and end all chat.
-    """
-    failing = _livechat().failing_dependencies()
-    ignored = {name for name in http_request.args.get("ignore", "").split(",") if name}
-    blocking = [name for name in failing if name not in ignored]
-    if blocking:
-        return jsonify(status="unavailable", failing=failing), 503
-    if failing:  # only ignored ones: still reported
-        return jsonify(status="ready", failing=failing)
-    return jsonify(status="ready")
-
-
-@bp.get("/metrics")
-def metrics_endpoint() -> Response:
-    """This app's readiness first (its checks refresh ``livechat_store_up``), then the rest."""
-    body = generate_latest(_livechat().metrics_registry) + generate_latest()
-    return Response(body, mimetype=CONTENT_TYPE_LATEST)

@@ -20,6 +20,7 @@ from app.chat.validation import (
     LeaveRequest,
     SendRequest,
     is_twitch_room,
+    looks_like_any,
     validate_username,
 )
 from app.clock import iso_time, now_ms
@@ -83,9 +84,16 @@ class ChatService:
             raise ClientError("room_not_found", f"no live Twitch room {request.room}")
         rejoin = request.room in conn.rooms
         try:
-            if not rejoin and not self.store.claim(request.room, username, conn.sid):
+            # The store's claim compares ``name_key``s atomically; the members' shown forms are
+            # compared here too (``display_skeleton``), for what case folding hides.
+            if not rejoin and (
+                looks_like_any(username, self.store.members(request.room))
+                or not self.store.claim(request.room, username, conn.sid)
+            ):
                 raise ClientError(
-                    "name_taken", f"'{username}' is already in {request.room}; pick another name"
+                    "name_taken",
+                    f"'{username}' is taken in {request.room} (or looks like a name there);"
+                    " pick another name",
                 )
         except StoreUnavailable:
             raise ClientError("unavailable", "chat storage is unreachable; try again") from None
@@ -131,8 +139,6 @@ class ChatService:
             raise ClientError("read_only", f"{request.room} is a read-only live Twitch room")
         if request.room not in conn.rooms or conn.username is None:
             raise ClientError("not_in_room", f"join {request.room} before sending to it")
-        if not conn.messages.allow():
-            raise ClientError("rate_limited", "too many messages; slow down")
         try:
             message = self.store.append(request.room, conn.username, request.message)
         except StoreUnavailable:
@@ -156,6 +162,11 @@ class ChatService:
         for room in sorted(conn.rooms):
             self._leave(conn, room)
 
+    def check_message_rate(self, conn: Connection) -> None:
+        """Every ``send_message`` takes a token, valid or not: refusals cost the server too."""
+        if not conn.messages.allow():
+            raise ClientError("rate_limited", "too many messages; slow down")
+
     def check_room_event_rate(self, conn: Connection) -> None:
         if not conn.room_events.allow():
             raise ClientError("rate_limited", "too many join/leave events; slow down")
@@ -167,6 +178,12 @@ class ChatService:
         if is_twitch_room(room) and self.live_rooms is not None:
             return self.live_rooms.history(room, since)
         return self.store.history(room, since)
+
+    def room_exists(self, room: str) -> bool:
+        """A live Twitch room, or a user room the store knows (messages, members or a code)."""
+        if is_twitch_room(room):
+            return self.live_rooms is not None and self.live_rooms.exists(room)
+        return self.store.exists(room)
 
     def _undo_join(self, sid: str, room: str, username: str) -> None:
         self.socketio.server.leave_room(sid, room, namespace="/")

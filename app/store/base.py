@@ -107,6 +107,10 @@ class Store(Protocol):
         """Names currently in the room, sorted case-insensitively."""
         ...
 
+    def exists(self, room: str) -> bool:
+        """True for the lobby and for a room with history, members or a reserved code."""
+        ...
+
     def reserve_room(self, room: str) -> bool:
         """Mark a new room code as taken; False if it already exists (collision)."""
         ...

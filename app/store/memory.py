@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from app.chat.validation import name_key
 from app.clock import IdClock
 from app.store.base import LOBBY, CappedHistory, HistoryPage, Message
 
@@ -16,7 +17,7 @@ from app.store.base import LOBBY, CappedHistory, HistoryPage, Message
 @dataclass
 class _Room:
     history: CappedHistory
-    members: dict[str, tuple[str, str]] = field(default_factory=dict)  # casefold -> (name, sid)
+    members: dict[str, tuple[str, str]] = field(default_factory=dict)  # name_key -> (name, sid)
     last_activity: float = field(default_factory=time.monotonic)
 
 
@@ -49,17 +50,18 @@ class MemoryStore:
 
     def claim(self, room: str, username: str, sid: str) -> bool:
         members = self._room(room).members
-        holder = members.get(username.casefold())
+        key = name_key(username)
+        holder = members.get(key)
         if holder is not None and holder[1] != sid:
             return False
-        members[username.casefold()] = (username, sid)
+        members[key] = (username, sid)
         return True
 
     def release(self, room: str, username: str, sid: str) -> None:
         state = self._rooms.get(room)
         if state is None:
             return
-        key = username.casefold()
+        key = name_key(username)
         if state.members.get(key, ("", ""))[1] == sid:
             del state.members[key]
         state.last_activity = time.monotonic()
@@ -69,6 +71,9 @@ class MemoryStore:
         if state is None:
             return []
         return sorted((name for name, _ in state.members.values()), key=str.casefold)
+
+    def exists(self, room: str) -> bool:
+        return room == LOBBY or room in self._rooms
 
     def reserve_room(self, room: str) -> bool:
         if room == LOBBY or room in self._rooms:

@@ -7,7 +7,8 @@ Layout, per room ``R`` (the braces keep one room's keys in one cluster hash slot
   for the whole room, whichever replica writes, so they map one to one onto our message ids
   (``app.clock.format_id``). The one extra entry is the trim marker: a client whose ``since`` is
   older than the oldest kept entry has missed something that is gone (``truncated``).
-- ``livechat:{R}:members``: a hash ``casefold(name) -> "<deadline ms> <sid> <name>"``. Entries
+- ``livechat:{R}:members``: a hash ``name_key(name) -> "<deadline ms> <sid> <name>"``
+  (``app.chat.validation.name_key``: look-alike names share a key). Entries
   live until their deadline (2/3 of ``PRESENCE_TTL_SECONDS`` after the last heartbeat of the
   replica holding the connection, ``Settings.presence_entry_seconds``), so the ghosts of a replica
   that dies without goodbye are pruned and announced within ``PRESENCE_TTL_SECONDS``.
@@ -41,6 +42,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app import metrics
+from app.chat.validation import name_key
 from app.clock import format_id, iso_time
 from app.config import Settings
 from app.store.base import LOBBY, HistoryPage, Message, StoreUnavailable
@@ -302,7 +304,7 @@ class RedisStore:
     def claim(self, room: str, username: str, sid: str) -> bool:
         keys = [self._members_key(room), self._log_key(room)]
         args: list[str | int] = [
-            username.casefold(),
+            name_key(username),
             sid,
             username,
             self.presence_ttl_ms,
@@ -312,7 +314,7 @@ class RedisStore:
 
     def release(self, room: str, username: str, sid: str) -> None:
         keys = [self._members_key(room)]
-        self._call("release", lambda: self._release(keys=keys, args=[username.casefold(), sid]))
+        self._call("release", lambda: self._release(keys=keys, args=[name_key(username), sid]))
 
     def members(self, room: str) -> list[str]:
         """Live names only: entries past their deadline are ghosts and are not shown."""
@@ -327,6 +329,12 @@ class RedisStore:
             if int(deadline) > now_ms:
                 names.append(name)
         return sorted(names, key=str.casefold)
+
+    def exists(self, room: str) -> bool:
+        if room == LOBBY:
+            return True
+        keys = [self._log_key(room), self._members_key(room), self._reserved_key(room)]
+        return bool(self._call("exists", lambda: self.client.exists(*keys)))
 
     def reserve_room(self, room: str) -> bool:
         if room == LOBBY:
@@ -344,7 +352,7 @@ class RedisStore:
         """
         by_room: dict[str, list[str | int]] = {}
         for room, username, sid in sids:
-            by_room.setdefault(room, []).extend((username.casefold(), sid, username))
+            by_room.setdefault(room, []).extend((name_key(username), sid, username))
         changed: dict[str, list[str]] = {}
         rooms = sorted(by_room)
         for start in range(0, len(rooms), HEARTBEAT_BATCH):

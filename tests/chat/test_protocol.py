@@ -153,9 +153,11 @@ def test_http_api(server: ChatServer) -> None:
         codes.add(code)
     assert len(codes) == 5
     assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
-    assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200
-    empty = requests.get(f"{server.url}/api/rooms/{room_name()}/messages", timeout=5)
-    assert empty.json()["messages"] == []
+    assert requests.get(f"{server.internal_url}/readyz", timeout=5).status_code == 200
+    empty = requests.get(f"{server.url}/api/rooms/{code}/messages", timeout=5)
+    assert empty.status_code == 200 and empty.json()["messages"] == []
+    missing = requests.get(f"{server.url}/api/rooms/{room_name()}/messages", timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"] == "room_not_found"
     bad = requests.get(f"{server.url}/api/rooms/bad%20room/messages", timeout=5)
     assert bad.status_code == 400
     for bad in ("0", "-3", "many"):
@@ -194,7 +196,7 @@ def test_metrics_count_what_happened(client_factory: Factory, server: ChatServer
     assert client.call("join_room", {"username": "metric", "room": room})["ok"]
     assert client.call("send_message", {"room": room, "message": "counted"})["ok"]
     assert not client.call("send_message", {"room": room, "message": ""})["ok"]
-    text = requests.get(server.url + "/metrics", timeout=5).text
+    text = requests.get(server.internal_url + "/metrics", timeout=5).text
     for name in (
         "livechat_connected_clients",
         "livechat_joins_total",

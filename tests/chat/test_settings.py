@@ -28,6 +28,12 @@ BAD_SETTINGS = [
     ("ROOM_TTL_SECONDS", "-5"),
     ("PRESENCE_TTL_SECONDS", "1"),
     ("LOG_LEVEL", "LOUD"),
+    ("METRICS_PORT", "0"),
+    ("METRICS_PORT", "5000"),  # the chat port's default: they must differ
+    ("TRUSTED_PROXY_HOPS", "-1"),
+    ("TRUSTED_PROXY_HOPS", "all"),
+    ("MAX_CONNECTIONS_PER_ADDRESS", "many"),
+    ("ROOM_CREATION_PER_MINUTE", "0"),
 ]
 
 
@@ -65,3 +71,7 @@ def test_defaults_match_the_documented_ones() -> None:
     assert (settings.rate_limit_messages, settings.rate_limit_burst) == (5.0, 10)
     assert settings.cors_allowed_origins is None
     assert settings.worker_connections == 10000
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9101)
+    assert settings.trusted_proxy_hops == 0
+    assert settings.max_connections_per_address == 50
+    assert settings.room_creation_per_minute == 10

@@ -65,10 +65,12 @@ def test_each_app_reports_its_own_readiness() -> None:
     """livechat_ready belongs to the app that serves /metrics, not to the last app built."""
     from app import create_app
     from app.config import Settings
+    from app.internal import create_internal_app
 
     draining, serving = (create_app(Settings(secret_key="t")) for _ in range(2))
     draining.extensions["livechat"].draining = True
     for app, ready in ((draining, 0.0), (serving, 1.0)):
-        text = app.test_client().get("/metrics").get_data(as_text=True)
+        internal = create_internal_app(app.extensions["livechat"])
+        text = internal.test_client().get("/metrics").get_data(as_text=True)
         assert f"\nlivechat_ready {ready}\n" in text, text[:300]
         assert text.count("# TYPE livechat_ready gauge") == 1

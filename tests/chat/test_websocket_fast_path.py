@@ -19,7 +19,7 @@ EMBEDDED = {"REDIS_URL": "", "KAFKA_BOOTSTRAP_SERVERS": ""}
 
 
 def direct_writes(server: ChatServer) -> float:
-    text = requests.get(server.url + "/metrics", timeout=5).text
+    text = requests.get(server.internal_url + "/metrics", timeout=5).text
     match = re.search(r"^livechat_websocket_direct_writes_total (\S+)$", text, re.M)
     assert match, "livechat_websocket_direct_writes_total is not exported"
     return float(match.group(1))

@@ -164,12 +164,21 @@ def test_chat_server_defaults(rendered: dict[str, list[Obj]]) -> None:
     spec = pod_spec(deploy)
     (c,) = spec["containers"]
     assert c["command"] == ["gunicorn", "--config", "python:app.gunicorn_conf", "app:create_app()"]
-    assert c["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "http", "containerPort": 5000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9101, "protocol": "TCP"},
+    ]
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    # readiness lives on the internal port only (app/internal.py)
+    assert c["readinessProbe"]["httpGet"]["port"] == "metrics"
     assert deploy["spec"]["replicas"] == 2
     assert deploy["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     config = _config(objs, "chat-app")
     assert config["HOST"] == "0.0.0.0" and config["PORT"] == "5000"
+    assert config["METRICS_HOST"] == "0.0.0.0" and config["METRICS_PORT"] == "9101"
+    assert config["TRUSTED_PROXY_HOPS"] == "0", "no Ingress or HTTPRoute: nobody to trust"
+    assert config["MAX_CONNECTIONS_PER_ADDRESS"] == "50"
+    assert config["ROOM_CREATION_PER_MINUTE"] == "10"
     # The bundled Redis has a password: REDIS_URL is built from the Secret, not in the ConfigMap.
     assert "REDIS_URL" not in config
     env = {e["name"]: e for e in c["env"]}
@@ -432,7 +441,7 @@ def test_monitoring_objects(rendered: dict[str, list[Obj]]) -> None:
     monitors = {m["metadata"]["name"]: m for m in by_kind(objs, "ServiceMonitor")}
     assert set(monitors) == {"chat-app", "chat-ingest", "chat-operator"}
     for name, port in (
-        ("chat-app", "http"),
+        ("chat-app", "metrics"),
         ("chat-ingest", "metrics"),
         ("chat-operator", "metrics"),
     ):
@@ -515,3 +524,45 @@ def test_an_overlay_adding_a_channel_keeps_the_others(tmp_path: Path) -> None:
     list_overlay = tmp_path / "list-overlay.yaml"
     list_overlay.write_text("ingest:\n  channels:\n    - name: solo\n")
     assert set(logins(CI_VALUES / "legacy-list-values.yaml", list_overlay)) == {"solo"}
+
+
+def test_metrics_port_stays_inside_the_cluster(rendered: dict[str, list[Obj]]) -> None:
+    """Issue 12: /metrics and /readyz were reachable through the Ingress and HTTPRoute, and with
+    `networkPolicy.chatFrom` set Prometheus could not scrape the chat pods nor `helm test` run."""
+    objs = render(
+        CI_VALUES / "ingress-values.yaml",
+        sets=[
+            "networkPolicy.enabled=true",
+            "networkPolicy.chatFrom[0].namespaceSelector.matchLabels.ingress=yes",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.monitoring=yes",
+        ],
+    )
+    svc = one(objs, "Service", "chat-app")
+    ports = {p["name"]: p for p in svc["spec"]["ports"]}
+    assert ports["metrics"]["port"] == 9101 and ports["metrics"]["targetPort"] == "metrics"
+    ingress = one(objs, "Ingress", "chat-app")
+    backends = [
+        path["backend"]["service"]["port"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends and all(b in ({"name": "http"}, {"number": 80}) for b in backends), backends
+    route = one(objs, "HTTPRoute", "chat-app")
+    route_ports = {ref["port"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]}
+    assert route_ports == {svc["spec"]["ports"][0]["port"]}, "only the http port is routed"
+    assert _config(objs, "chat-app")["TRUSTED_PROXY_HOPS"] == "1", "behind the Ingress"
+    policy = one(objs, "NetworkPolicy", "chat-app")
+    rules = {rule["ports"][0]["port"]: rule for rule in policy["spec"]["ingress"]}
+    assert set(rules) == {"http", "metrics"}
+    chat_from = rules["http"]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"ingress": "yes"}}} in chat_from
+    test_pod = one(objs, "Pod", "chat-test-roundtrip")
+    assert any(
+        peer.get("podSelector", {}).get("matchLabels", {}).items()
+        <= test_pod["metadata"]["labels"].items()
+        and "podSelector" in peer
+        for peer in chat_from
+    ), "the helm test pod reaches the chat port"
+    assert rules["metrics"]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"monitoring": "yes"}}}
+    ]

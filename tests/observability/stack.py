@@ -150,6 +150,9 @@ class Prometheus:
         return result
 
     def targets_up(self) -> bool:
+        """False too while Prometheus is still starting: it answers 503 until it is ready."""
+        if requests.get(f"{self.url}/-/ready", timeout=10).status_code != 200:
+            return False
         active = self.api("targets")["activeTargets"]
         return bool(active) and all(target["health"] == "up" for target in active)
 
@@ -191,13 +194,13 @@ class Stack:
         self.operator = self._start_operator(self.ingest.metrics_port)
         self.prometheus = Prometheus(
             {
-                "livechat": (f"127.0.0.1:{self.chat.port}", "chat-0"),
+                "livechat": (f"127.0.0.1:{self.chat.metrics_port}", "chat-0"),
                 "livechat-ingest": (f"127.0.0.1:{self.ingest.metrics_port}", "ingest-obs-chan-0"),
                 "livechat-operator": (f"127.0.0.1:{self.operator.metrics_port}", "operator-0"),
             }
         ).start()
         wait_until(self.ingest.ready, 30, "the ingest to be ready (joined, Kafka up)", 0.2)
-        wait_until(self.prometheus.targets_up, 20, "Prometheus to scrape every target", 0.2)
+        wait_until(self.prometheus.targets_up, 60, "Prometheus to scrape every target", 0.2)
         wait_until(self.operator_sees_joined, 30, "the operator to see the channel joined", 0.2)
         return self
 

@@ -187,7 +187,7 @@ def test_every_metric_named_exists_in_a_scrape(prometheus: Prometheus, stack: St
     scraped = set()
     assert stack.operator is not None
     operator = f"http://127.0.0.1:{stack.operator.metrics_port}"
-    for url in (stack.chat.url, stack.ingest.url, operator):
+    for url in (stack.chat.internal_url, stack.ingest.url, operator):
         for line in requests.get(url + "/metrics", timeout=5).text.splitlines():
             if not line.startswith("#"):
                 scraped.add(re.split(r"[{ ]", line, maxsplit=1)[0])

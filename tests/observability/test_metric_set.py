@@ -39,7 +39,7 @@ def scrapes(stack: Stack) -> dict[str, list[Metric]]:
             text_string_to_metric_families(requests.get(url + "/metrics", timeout=5).text)
         )
         for component, url in (
-            ("chat", stack.chat.url),
+            ("chat", stack.chat.internal_url),
             ("ingest", stack.ingest.url),
             ("operator", operator),
         )

@@ -91,14 +91,14 @@ def received(client: RecordingClient, room: str) -> list[dict[str, Any]]:
 
 def metric(server: ChatServer, name: str) -> float:
     """One unlabelled sample from the replica's ``/metrics``."""
-    text = requests.get(server.url + "/metrics", timeout=5).text
+    text = requests.get(server.internal_url + "/metrics", timeout=5).text
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
     assert found, f"{name} not in /metrics"
     return float(found.group(1))
 
 
 def ready(server: ChatServer) -> tuple[int, dict[str, Any]]:
-    response = requests.get(server.url + "/readyz", timeout=10)
+    response = requests.get(server.internal_url + "/readyz", timeout=10)
     return response.status_code, response.json()
 
 

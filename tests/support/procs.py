@@ -61,7 +61,15 @@ class ChatServer:
     ) -> None:
         self.app = app
         self.port = port or free_port()
-        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **(env or {})}
+        self.metrics_port = free_port()
+        self.env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "METRICS_HOST": "127.0.0.1",
+            "METRICS_PORT": str(self.metrics_port),
+            **(env or {}),
+        }
         self.env.setdefault("SECRET_KEY", "test-secret")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix=f"chat-{self.port}-", suffix=".log")[1])
@@ -69,6 +77,11 @@ class ChatServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def internal_url(self) -> str:
+        """``/metrics`` and ``/readyz``: the internal port, never the public one."""
+        return f"http://127.0.0.1:{self.metrics_port}"
 
     def start(self, timeout: float = 20) -> ChatServer:
         log = self.log_path.open("ab")

@@ -67,10 +67,11 @@ def test_outage_is_shown_and_consumption_resumes(browser: Browser, kafka: Servic
         client.wait_for("live_status", lambda s: s["available"] is False, timeout=30)
         expect(page.locator("#live_status")).to_be_visible(timeout=30_000)
         assert "unreachable" in page.locator("#live_status").inner_text()
-        ready = requests.get(chat.url + "/readyz", timeout=5)
+        ready = requests.get(chat.internal_url + "/readyz", timeout=5)
         assert ready.status_code == 503 and ready.json()["failing"] == ["kafka"]
         # What the chart's readiness probe asks: the rest of the chat is still serving.
-        assert requests.get(chat.url + "/readyz?ignore=kafka", timeout=5).status_code == 200
+        ignoring = requests.get(chat.internal_url + "/readyz?ignore=kafka", timeout=5)
+        assert ignoring.status_code == 200
 
         kafka.start()
         client.wait_for("live_status", lambda s: s["available"] is True, timeout=60)

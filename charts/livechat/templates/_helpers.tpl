@@ -140,6 +140,9 @@ Called once from the chat server's ConfigMap, which is always rendered.
 {{- if and (not (include "livechat.kafkaBootstrap" .)) .Values.ingest.channels -}}
 {{- fail "ingest.channels needs Kafka: keep kafka.bundled=true or set kafka.bootstrapServers" -}}
 {{- end -}}
+{{- if eq (int .Values.app.port) (int .Values.app.metricsPort) -}}
+{{- fail "app.metricsPort must differ from app.port: metrics and readiness are served apart" -}}
+{{- end -}}
 {{- include "livechat.validateImage" . -}}
 {{- end -}}
 
