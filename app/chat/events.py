@@ -111,7 +111,8 @@ def register(
         service.check_room_event_rate(conn)
         return service.leave(conn, parse_leave(data))
 
-    @socketio.on("*")
-    def on_unknown(event: Any, *args: Any) -> dict[str, Any]:
+    def on_unknown(event: Any, sid: str, *args: Any) -> dict[str, Any]:
         """Any other event name still gets its documented answer, an ack and an ``error``."""
-        return refuse(sid(), ClientError("unknown_event", "no such event"))
+        return refuse(sid, ClientError("unknown_event", "no such event"))
+
+    server.on("*", on_unknown, namespace="/")
