@@ -22,7 +22,7 @@ TOOLS="$ROOT/.tools"
 BIN="$TOOLS/bin"
 STATE="$TOOLS/cluster"
 RUN="$STATE/run"
-CACHE="$STATE/cache"
+CACHE="${LIVECHAT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/livechat}/cluster"
 KUBECONFIG_FILE="$STATE/kubeconfig"
 # shellcheck source=versions.sh
 . "$ROOT/.ci/cluster/versions.sh"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the single-node test cluster (.ci/cluster/cluster.sh) needs, idempotently; fast when
-# already done. Everything lands under .tools/ (binaries in .tools/bin, images and the base
-# root file system in .tools/cluster/cache) or in the usual Go caches, so a second run is warm.
+# already done. Binaries land in .tools/bin; images and the base root file system are cached in
+# ~/.cache/livechat/cluster (shared by every checkout, so a fresh clone is warm too).
 #
 #   install.sh [packages|kube|coredns|pause|base|images ...]   (default: all)
 #
@@ -18,7 +18,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 TOOLS="$ROOT/.tools"
-CACHE="$TOOLS/cluster/cache"
+CACHE="${LIVECHAT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/livechat}/cluster"
 # shellcheck source=versions.sh
 . "$ROOT/.ci/cluster/versions.sh"
 PACKAGES=(containerd runc podman buildah debootstrap containernetworking-plugins iptables conntrack)
