@@ -193,9 +193,17 @@ def app_url(kube: Kube) -> str:
 
 
 def test_install_every_pod_ready_and_helm_test_passes(kube: Kube, release: str) -> None:
-    pods = kube.pods(f"app.kubernetes.io/instance={release}")
+    # `helm install --wait` waits for what Helm applied; the ingest Deployments are the
+    # operator's children, made from the TwitchChannel right after, so wait for them too.
+    selector = f"app.kubernetes.io/instance={release}"
+    wait_until(
+        lambda: kube.ready_pods(f"{selector},app.kubernetes.io/component=ingest"),
+        180,
+        "the operator's ingest pod to be Ready",
+    )
+    pods = kube.pods(selector)
     components = sorted({p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pods})
-    assert components == ["app", "ingest", "kafka", "redis"], components
+    assert components == ["app", "ingest", "kafka", "operator", "redis"], components
     not_ready = [p["metadata"]["name"] for p in pods if not is_ready(p)]
     assert not not_ready, f"not Ready after helm install --wait: {not_ready}"
     assert len([p for p in pods if "component=app" in _labels(p)]) == 2
