@@ -8,7 +8,9 @@ server's address (a scripted Twitch IRC server running in the cluster) and names
 
 The tests run in file order against one release: install and `helm test`, chat across the two
 app pods through the Service, Twitch chat from the in-cluster IRC server into ``#alpha``, a
-channel added and removed with `helm upgrade`, and an app pod deleted mid-conversation.
+channel added and removed with `helm upgrade`, an app pod deleted mid-conversation, the
+NetworkPolicy check, and last the operator: `kubectl get tc` status for two channels and a third
+added with `kubectl apply`.
 """
 
 from __future__ import annotations
@@ -283,6 +285,17 @@ def test_helm_upgrade_adds_and_removes_exactly_one_ingest(
         "--timeout",
         "5m",
     )
+    # The ingest Deployments are the operator's children: wait for the new one's pod.
+    wait_until(
+        lambda: (
+            pods
+            if len(pods := {p["metadata"]["uid"]: p for p in kube.pods(INGEST)}) > len(before)
+            else None
+        ),
+        180,
+        "the operator to start the beta ingest pod",
+    )
+    time.sleep(5)  # and no second new pod follows
     after = {p["metadata"]["uid"]: p for p in kube.pods(INGEST)}
     new = [p for uid, p in after.items() if uid not in before]
     assert set(before) <= set(after), "the alpha ingest pod was restarted"
@@ -453,3 +466,77 @@ def test_network_policies_allow_every_recorded_connection(
         Flow(ingest_ip, redis_ip, 6379, "TCP"), pods[ingest_ip], pods[redis_ip], policies, ns_labels
     )
     assert not ok
+
+
+def test_operator_status_in_kubectl_get_tc_and_a_channel_added_with_kubectl_apply(
+    kube: Kube, release: str, irc: Irc, app_url: str
+) -> None:
+    """Issue 14 on the live node: two channels from values, both Joined with lines per second
+    and a last message in `kubectl get tc`; a third added with `kubectl apply` relays into
+    ``#third`` on the chat Service; deleting it removes its ingest pod."""
+    kube.helm(
+        "upgrade",
+        release,
+        str(CHART),
+        "-f",
+        str(VALUES),
+        *channels("alpha", "beta"),
+        "--wait",
+        "--timeout",
+        "5m",
+    )
+    for login in ("alpha", "beta"):
+        wait_until(lambda login=login: irc.joined(login), 180, f"the {login} ingest to join")
+
+    def flowing() -> list[dict[str, Any]] | None:
+        """Chat on both channels while the operator's status reads (15 s apart) catch up."""
+        irc.broadcast(*(privmsg(c, f"tick {time.monotonic():.1f}") for c in ("alpha", "beta")))
+        items = [kube.get("twitchchannel", name) for name in ("alpha", "beta")]
+        done = all(
+            tc.get("status", {}).get("joined") is True
+            and (tc["status"].get("linesPerSecond") or 0) > 0
+            and tc["status"].get("lastMessageTime")
+            for tc in items
+        )
+        return items if done else None
+
+    wait_until(flowing, 180, "both channels Joined with lines/s > 0 in their status", 1.0)
+    print(kube.kubectl("get", "tc"))
+
+    kube.apply(
+        json.dumps(
+            {
+                "apiVersion": "livechat.io/v1alpha1",
+                "kind": "TwitchChannel",
+                "metadata": {"name": "third"},
+                "spec": {"login": "third"},
+            }
+        )
+    )
+    wait_until(lambda: irc.joined("third"), 180, "the kubectl-applied ingest to join #third")
+    viewer = RecordingClient(app_url)
+    try:
+        assert viewer.call("join_room", {"username": "viewer3", "room": "#third"})["ok"]
+        irc.broadcast(privmsg("third", "hello third"))
+        viewer.wait_for(
+            "receive_message",
+            lambda d: d["room"] == "#third" and d["message"] == "hello third",
+            timeout=60,
+        )
+    finally:
+        viewer.close()
+    pods = [p for p in kube.pods(INGEST) if "third" in p["metadata"]["name"]]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in kube.pods(INGEST)]
+    kube.kubectl("delete", "twitchchannel", "third", "--wait=true")
+    wait_until(
+        lambda: (
+            not [
+                p
+                for p in kube.get("pods", "-l", INGEST)["items"]
+                if "third" in p["metadata"]["name"]
+            ]
+        ),
+        180,
+        "the third channel's ingest pod to go with its TwitchChannel",
+    )
+    wait_until(lambda: not irc.joined("third"), 60, "the third ingest to leave IRC")
