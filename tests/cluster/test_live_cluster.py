@@ -141,6 +141,11 @@ def channels(*names: str) -> list[str]:
     return ["--set-json", "ingest.channels=" + json.dumps([{"name": n} for n in names])]
 
 
+def upgrade(kube: Kube, *args: str) -> None:
+    """`helm upgrade --wait` of the test's release with values-live.yaml and ``args``."""
+    kube.helm("upgrade", RELEASE, str(CHART), "-f", str(VALUES), *args, "--wait", "--timeout", "5m")
+
+
 @pytest.fixture(scope="module")
 def kube() -> Iterator[Kube]:
     """A fresh namespace on the running cluster, deleted afterwards."""
@@ -274,17 +279,7 @@ def test_helm_upgrade_adds_and_removes_exactly_one_ingest(
 ) -> None:
     before = {p["metadata"]["uid"]: p["metadata"]["name"] for p in kube.pods(INGEST)}
     assert len(before) == 1
-    kube.helm(
-        "upgrade",
-        release,
-        str(CHART),
-        "-f",
-        str(VALUES),
-        *channels("alpha", "beta"),
-        "--wait",
-        "--timeout",
-        "5m",
-    )
+    upgrade(kube, *channels("alpha", "beta"))
     # The ingest Deployments are the operator's children: wait for the new one's pod.
     wait_until(
         lambda: (
@@ -302,7 +297,7 @@ def test_helm_upgrade_adds_and_removes_exactly_one_ingest(
     assert len(new) == 1, [p["metadata"]["name"] for p in new]
     wait_until(lambda: irc.joined("beta"), 120, "the beta ingest to join #beta")
 
-    kube.helm("upgrade", release, str(CHART), "-f", str(VALUES), "--wait", "--timeout", "5m")
+    upgrade(kube)
     wait_until(
         lambda: (
             set(p["metadata"]["uid"] for p in kube.get("pods", "-l", INGEST)["items"])
@@ -474,17 +469,7 @@ def test_operator_status_in_kubectl_get_tc_and_a_channel_added_with_kubectl_appl
     """Issue 14 on the live node: two channels from values, both Joined with lines per second
     and a last message in `kubectl get tc`; a third added with `kubectl apply` relays into
     ``#third`` on the chat Service; deleting it removes its ingest pod."""
-    kube.helm(
-        "upgrade",
-        release,
-        str(CHART),
-        "-f",
-        str(VALUES),
-        *channels("alpha", "beta"),
-        "--wait",
-        "--timeout",
-        "5m",
-    )
+    upgrade(kube, *channels("alpha", "beta"))
     for login in ("alpha", "beta"):
         wait_until(lambda login=login: irc.joined(login), 180, f"the {login} ingest to join")
 
